@@ -1,0 +1,142 @@
+"""In-process Rego evaluation: compile the policy directory once, evaluate per request.
+
+The policies in ``policies/`` are the single source of truth for every decision the data
+room makes (queries, infra checks, alerts). This module loads them with ``regopy`` (a real
+Rego interpreter), compiles one bundle for a fixed set of entry points and evaluates it per
+request, which costs well under a millisecond.
+
+regopy 1.5.2 crashes on Rego's ``with ... as`` keyword, so policies are written as functions
+over an explicit argument (``decision(req) := {...}``, ``main := decision(input)``) and tests
+call those functions directly; :meth:`PolicyBundle.run_rego_tests` evaluates every ``test_*``
+rule (a failing test evaluates to undefined).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from regopy import Interpreter
+
+POLICY_ROOT = Path(__file__).resolve().parent.parent / "policies"
+"""One sub-directory per policy concern: ``query/``, ``infra/``, ``alerts/``."""
+
+_PACKAGE_RE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
+_TEST_RULE_RE = re.compile(r"^(test_\w+)\s+if\b", re.MULTILINE)
+
+
+class PolicyError(RuntimeError):
+    """The policies could not be compiled or evaluated; nothing is allowed when this happens."""
+
+
+@dataclass(frozen=True)
+class RegoTestResult:
+    """Outcome of one ``test_*`` rule in a ``*_test.rego`` file."""
+
+    file: str
+    rule: str
+    passed: bool
+
+
+def policy_files(policy_dir: Path, include_tests: bool = False) -> list[Path]:
+    """Every ``.rego`` file under ``policy_dir`` in a stable order."""
+    files = sorted(policy_dir.rglob("*.rego"))
+    return [f for f in files if include_tests or not f.name.endswith("_test.rego")]
+
+
+def bundle_hash(files: list[Path], root: Path) -> str:
+    """SHA-256 over the relative names and contents of the policy files (stamped on audit records)."""
+    digest = hashlib.sha256()
+    for f in files:
+        name = str(f.relative_to(root))
+        digest.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _entrypoint(rule_path: str) -> str:
+    """``data.dataroom.query.main`` / ``dataroom.query.main`` -> ``dataroom/query/main``."""
+    return rule_path.removeprefix("data.").replace(".", "/")
+
+
+class PolicyBundle:
+    """A compiled Rego bundle of one policy directory for a fixed set of entry points.
+
+    ``entrypoints`` are dotted rule paths such as ``dataroom.query.main``. Evaluation is
+    thread-safe: each thread gets its own interpreter over the shared compiled bundle.
+    """
+
+    def __init__(
+        self,
+        policy_dir: Path,
+        entrypoints: list[str],
+        include_tests: bool = False,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.policy_dir = policy_dir
+        self.files = policy_files(policy_dir, include_tests=include_tests)
+        if not self.files:
+            raise PolicyError(f"no .rego files found under {policy_dir}")
+        self.revision = bundle_hash(policy_files(policy_dir), policy_dir)
+        self.entrypoints = [_entrypoint(e) for e in entrypoints]
+        builder = Interpreter()
+        if data:
+            builder.add_data(data)
+        try:
+            for f in self.files:
+                builder.add_module(str(f), f.read_text())
+            self._bundle = builder.build(None, self.entrypoints)
+        except Exception as exc:  # regopy raises RegoError with the compiler's message
+            raise PolicyError(f"cannot compile policies in {policy_dir}: {exc}") from exc
+        self._local = threading.local()
+
+    def _interpreter(self) -> Interpreter:
+        interp = getattr(self._local, "interp", None)
+        if interp is None:
+            interp = self._local.interp = Interpreter()
+        return interp
+
+    def evaluate(self, entrypoint: str, input_doc: Any) -> Any:
+        """Evaluate one entry point; returns the JSON value, or ``None`` when undefined."""
+        ep = _entrypoint(entrypoint)
+        if ep not in self.entrypoints:
+            raise PolicyError(f"entry point {entrypoint} was not compiled into this bundle")
+        interp = self._interpreter()
+        try:
+            interp.set_input(input_doc)
+            output = interp.query_bundle_entrypoint(self._bundle, ep)
+        except Exception as exc:
+            raise PolicyError(f"policy evaluation of {entrypoint} failed: {exc}") from exc
+        if not output.ok():
+            raise PolicyError(f"policy evaluation of {entrypoint} failed: {output}")
+        # regopy aborts the process if asked for the expressions of an undefined result,
+        # so read its already-parsed results instead.
+        if not output.results or not output.results[0].expressions:
+            return None
+        return output.results[0].expressions[0]
+
+    @classmethod
+    def run_rego_tests(cls, policy_dir: Path) -> list[RegoTestResult]:
+        """Evaluate every ``test_*`` rule of every ``*_test.rego`` file under ``policy_dir``."""
+        targets: list[tuple[str, str, str]] = []
+        for f in sorted(policy_dir.rglob("*_test.rego")):
+            text = f.read_text()
+            package = _PACKAGE_RE.search(text)
+            if not package:
+                raise PolicyError(f"{f} has no package declaration")
+            for rule in sorted(set(_TEST_RULE_RE.findall(text))):
+                targets.append((str(f.relative_to(policy_dir)), rule, f"{package.group(1)}.{rule}"))
+        if not targets:
+            return []
+        bundle = cls(policy_dir, [t[2] for t in targets], include_tests=True)
+        results = []
+        for file, rule, path in targets:
+            try:
+                value = bundle.evaluate(path, {})
+            except PolicyError:
+                value = None
+            results.append(RegoTestResult(file=file, rule=rule, passed=value is True))
+        return results
