@@ -14,6 +14,7 @@ rule (a failing test evaluates to undefined).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from regopy import Interpreter
+from regopy.rego_shared import rego_bundle_query_entrypoint, rego_free_output, rego_output_ok, rego_output_string
 
 POLICY_ROOT = Path(__file__).resolve().parent.parent / "policies"
 """One sub-directory per policy concern: ``query/``, ``infra/``, ``alerts/``."""
@@ -55,6 +57,47 @@ def bundle_hash(files: list[Path], root: Path) -> str:
         name = str(f.relative_to(root))
         digest.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _escape_strings(value: Any) -> Any:
+    """Pre-escape ``\\`` and ``"`` in every input string.
+
+    regopy 1.5.2 writes strings into its JSON output without escaping them, so a quote inside a
+    table name taken from hostile SQL could otherwise break out of a reason message and forge
+    keys of the decision. Escaped on the way in, the output is valid JSON again.
+    """
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace('"', '\\"')
+    if isinstance(value, dict):
+        return {_escape_strings(k): _escape_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escape_strings(v) for v in value]
+    return value
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise PolicyError(f"policy output repeats a key ({sorted(k for k in set(keys) if keys.count(k) > 1)}): refusing it")
+    return dict(pairs)
+
+
+def _parse_output(text: str) -> Any:
+    """The first expression of a query's output, or ``None`` when undefined.
+
+    Parsed here, strictly (a repeated key is an error, never "last one wins"), rather than by
+    regopy, which aborts the process on some undefined results.
+    """
+    if text == "undefined":
+        return None
+    try:
+        doc = json.loads(text, object_pairs_hook=_reject_duplicate_keys, strict=False)
+    except ValueError as exc:
+        raise PolicyError(f"policy output is not valid JSON: {exc}") from exc
+    expressions = doc.get("expressions") if isinstance(doc, dict) else None
+    if not expressions:
+        return None
+    return expressions[0]
 
 
 def _entrypoint(rule_path: str) -> str:
@@ -106,17 +149,17 @@ class PolicyBundle:
             raise PolicyError(f"entry point {entrypoint} was not compiled into this bundle")
         interp = self._interpreter()
         try:
-            interp.set_input(input_doc)
-            output = interp.query_bundle_entrypoint(self._bundle, ep)
+            interp.set_input(_escape_strings(input_doc))
+            raw_output = rego_bundle_query_entrypoint(interp._impl, self._bundle._impl, ep)
+            try:
+                ok, text = rego_output_ok(raw_output), rego_output_string(raw_output)
+            finally:
+                rego_free_output(raw_output)
         except Exception as exc:
             raise PolicyError(f"policy evaluation of {entrypoint} failed: {exc}") from exc
-        if not output.ok():
-            raise PolicyError(f"policy evaluation of {entrypoint} failed: {output}")
-        # regopy aborts the process if asked for the expressions of an undefined result,
-        # so read its already-parsed results instead.
-        if not output.results or not output.results[0].expressions:
-            return None
-        return output.results[0].expressions[0]
+        if not ok:
+            raise PolicyError(f"policy evaluation of {entrypoint} failed: {text}")
+        return _parse_output(text)
 
     @classmethod
     def run_rego_tests(cls, policy_dir: Path) -> list[RegoTestResult]:

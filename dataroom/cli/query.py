@@ -1,0 +1,44 @@
+"""``dataroom query``: run one SQL statement through the governed pipeline, in-process."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from dataroom.cli.common import echo_err, render, service
+from dataroom.pipeline import Outcome
+
+
+@click.command()
+@click.option("--user", "-u", required=True, help="Who is asking (a catalog user).")
+@click.option("--project", "-p", required=True, help="The approved project the query belongs to.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.argument("sql")
+def query(user: str, project: str, fmt: str, sql: str) -> None:
+    """Analyse, decide, audit and (if allowed) execute SQL.
+
+    Exit codes: 0 executed, 3 denied by policy, 2 bad input, 1 internal error.
+    Every outcome leaves an audit record.
+    """
+    svc = service()
+    try:
+        outcome = svc.run(user, project, sql)
+    finally:
+        svc.close()
+    summary = outcome.summary()
+    if outcome.outcome is Outcome.ALLOWED and outcome.table is not None:
+        click.echo(render(outcome.table, fmt, {"decision": summary} if fmt == "json" else None))
+        if outcome.result and outcome.result.withheld and fmt == "table":
+            withheld = ", ".join(f"{w.table}.{w.column} ({w.reason})" for w in outcome.result.withheld)
+            echo_err(f"note: * expanded without withheld columns: {withheld}")
+    else:
+        if fmt == "json":
+            click.echo(json.dumps({"decision": summary}, indent=2))
+        label = {"denied": "denied by policy", "invalid": "bad input", "error": "error"}[outcome.outcome.value]
+        echo_err(f"{label} (decision {outcome.decision_id}):")
+        for reason in outcome.reasons:
+            echo_err(f"  - {reason.message} [{reason.code}]")
+        if outcome.error:
+            echo_err(f"  - {outcome.error}")
+    raise SystemExit(outcome.outcome.exit_code)

@@ -1,0 +1,212 @@
+"""The one path every query takes: scope → analyse → decide → audit → execute → check → audit.
+
+Both front doors (the ``dataroom query`` CLI in-process, the broker service over HTTP) call
+:meth:`QueryService.run`; there is no other way to execute SQL over the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import pyarrow as pa
+
+from dataroom.analysis import QueryFacts, analyse
+from dataroom.audit import AuditLog, new_decision_id, utc_now
+from dataroom.catalog import Catalog, Project, load_catalog
+from dataroom.engine import QueryResult, Session, withheld_columns
+from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
+from dataroom.settings import Settings
+from dataroom.storage import S3Access
+
+SESSION_TTL_S = 900
+
+
+class Outcome(str, Enum):
+    """How a query attempt ended; the CLI's exit codes follow it."""
+
+    ALLOWED = "allowed"  # decided and executed, result returned (exit 0)
+    DENIED = "denied"  # refused by policy (exit 3)
+    INVALID = "invalid"  # bad input: unparseable SQL, unknown user or project (exit 2)
+    ERROR = "error"  # allowed but failed to execute, or the policy could not decide (exit 1)
+
+    @property
+    def exit_code(self) -> int:
+        return {"allowed": 0, "denied": 3, "invalid": 2, "error": 1}[self.value]
+
+
+@dataclass
+class QueryOutcome:
+    outcome: Outcome
+    decision_id: str
+    reasons: list[Reason] = field(default_factory=list)
+    result: QueryResult | None = None
+    error: str | None = None
+    facts: QueryFacts | None = None
+
+    @property
+    def table(self) -> pa.Table | None:
+        return self.result.table if self.result else None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly description (no result rows), as the CLI's and broker's JSON output."""
+        return {
+            "decision_id": self.decision_id,
+            "outcome": self.outcome.value,
+            "allowed": self.outcome is Outcome.ALLOWED,
+            "reasons": [r.__dict__ for r in self.reasons],
+            "error": self.error,
+            "rows": self.result.rows if self.result else None,
+            "withheld_columns": [w.__dict__ for w in self.result.withheld] if self.result else [],
+        }
+
+
+def result_digest(table: pa.Table) -> str:
+    """SHA-256 over the result's Arrow IPC bytes, so an auditor can match a result to its record."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+class QueryService:
+    """Holds the catalog, the policy engine, the audit log and the per-(user, project) sessions."""
+
+    def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None, policy: PolicyEngine | None = None) -> None:
+        self.settings = settings or Settings()
+        self.catalog = catalog or load_catalog(self.settings.catalog_file)
+        self.policy = policy or make_policy_engine(self.settings.policy_engine, self.settings.opa_url)
+        self.audit = AuditLog(self.settings.audit_file)
+        self._s3 = S3Access(self.settings)
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    # -- step 2: scope -------------------------------------------------------------------------
+    def project_for(self, project_id: str) -> Project | None:
+        """The project as the policy sees it (a later registry may override the catalog's)."""
+        return self.catalog.projects.get(project_id)
+
+    def policy_input(self, user: str, groups: list[str], project: Project | None, facts: QueryFacts) -> dict[str, Any]:
+        proj = None
+        if project is not None:
+            proj = {
+                "id": project.id,
+                "members": project.members,
+                "tenants": project.tenants,
+                "tables": [t.lower() for t in project.tables],
+                "multi_tenant": project.multi_tenant,
+                "status": project.status,
+                "expires": project.expires.isoformat(),
+                "visible_classes": sorted(c.value for c in project.visible_classes()),
+            }
+        return {
+            "user": {"name": user, "groups": groups},
+            "project": proj,
+            "facts": facts.to_dict(),
+            "today": dt.date.today().isoformat(),
+        }
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    def run(self, user: str, project_id: str, sql: str, groups: list[str] | None = None, client: str = "cli") -> QueryOutcome:
+        decision_id = new_decision_id()
+        known_user = self.catalog.users.get(user)
+        if groups is None:
+            groups = list(known_user.groups) if known_user else []
+        project = self.project_for(project_id)
+        facts = analyse(sql, self.catalog)  # step 3 (never raises for bad SQL)
+        policy_input = self.policy_input(user, groups, project, facts)
+
+        invalid = []
+        if known_user is None:
+            invalid.append(Reason("unknown_user", f"user {user!r} is not in the catalog"))
+        if project is None:
+            invalid.append(Reason("unknown_project", f"project {project_id!r} does not exist (see `dataroom projects`)"))
+        decision: Decision | None = None
+        error = None
+        if invalid:
+            outcome, reasons = Outcome.INVALID, invalid
+        else:
+            try:  # step 4
+                decision = self.policy.decide(policy_input)
+                reasons = decision.reasons
+                if decision.allow:
+                    outcome = Outcome.ALLOWED
+                elif facts.parse_error:
+                    outcome = Outcome.INVALID
+                else:
+                    outcome = Outcome.DENIED
+            except Exception as exc:  # the policy could not decide: fail closed
+                outcome, reasons, error = Outcome.ERROR, [], f"policy decision failed: {exc}"
+
+        record = {  # step 5: durable before anything executes
+            "type": "decision",
+            "decision_id": decision_id,
+            "timestamp": utc_now(),
+            "path": "dataroom/query/main",
+            "input": {**policy_input, "project_id": project_id, "sql": sql, "client": client},
+            "result": {"allow": outcome is Outcome.ALLOWED, "reasons": [r.__dict__ for r in reasons]},
+            "outcome": outcome.value,
+            "error": error,
+            "bundles": {"dataroom/query": {"revision": self.policy.revision}},
+            "labels": {"app": "dataroom", "engine": decision.engine if decision else None},
+            "metrics": {"timer_policy_eval_ms": round(decision.eval_ms, 3) if decision else None},
+        }
+        self.audit.append(record)
+        result = QueryOutcome(outcome, decision_id, list(reasons), error=error, facts=facts)
+        if outcome is not Outcome.ALLOWED:
+            return result
+
+        assert project is not None
+        started = time.perf_counter()
+        try:  # step 6 and 7 (row cap inside execute)
+            session = self.session(user, project)
+            table = session.execute(sql, max_rows=self.settings.max_rows, timeout_s=self.settings.query_timeout_s)
+            withheld = []
+            if facts.stars:
+                star_tables = set(facts.tables)
+                withheld = [w for t in self.catalog.project_tables(project) if t.name in star_tables for w in withheld_columns(t, project)]
+            result.result = QueryResult(table, (time.perf_counter() - started) * 1000, withheld)
+            completion = {"status": "executed", "rows": table.num_rows, "bytes": table.nbytes, "result_digest": result_digest(table)}
+        except Exception as exc:
+            result.outcome, result.error = Outcome.ERROR, _first_line(exc)
+            completion = {"status": "failed", "error": result.error, "error_type": type(exc).__name__}
+        self.audit.append(  # step 8
+            {
+                "type": "completion",
+                "decision_id": decision_id,
+                "timestamp": utc_now(),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                **completion,
+            }
+        )
+        return result
+
+    def session(self, user: str, project: Project) -> Session:
+        key = f"{user}\0{project.id}"
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None or time.monotonic() - session.created > SESSION_TTL_S or session.project != project:
+                if session is not None:
+                    session.close()
+                session = Session(
+                    self.catalog, project, memory_limit=self.settings.memory_limit, threads=self.settings.threads, s3=self._s3
+                )
+                self._sessions[key] = session
+            return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
+        self.audit.close()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,63 @@
+"""One typed settings object for the whole data room, read from the environment and a TOML file.
+
+Every setting can be given as an environment variable ``DATAROOM_<NAME>`` (upper case) or in
+``$DATAROOM_HOME/dataroom.toml``; the environment wins. See the README's "Configuration" table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def default_home() -> Path:
+    """``$DATAROOM_HOME``, or ``~/.dataroom`` when unset."""
+    return Path(os.environ.get("DATAROOM_HOME") or Path.home() / ".dataroom").expanduser()
+
+
+class Settings(BaseSettings):
+    """Data room configuration (environment ``DATAROOM_*`` > ``$DATAROOM_HOME/dataroom.toml`` > defaults)."""
+
+    model_config = SettingsConfigDict(env_prefix="DATAROOM_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Data room home: catalog, demo data, audit log")
+    catalog_path: Path | None = Field(None, description="Catalog file (default: $DATAROOM_HOME/catalog.toml)")
+    audit_path: Path | None = Field(None, description="Audit log (default: $DATAROOM_HOME/audit/audit.jsonl)")
+
+    policy_engine: Literal["embedded", "opa"] = Field("embedded", description="embedded = regopy in-process; opa = OPA server")
+    opa_url: str = Field("http://127.0.0.1:8181", description="OPA server URL when policy_engine = opa")
+
+    query_timeout_s: float = Field(60.0, gt=0, description="Per-query wall-clock limit; the query is interrupted after it")
+    memory_limit: str = Field("2GB", description="DuckDB memory limit per session")
+    threads: int = Field(2, ge=1, description="DuckDB threads per session")
+    max_rows: int = Field(1_000_000, ge=1, description="Most rows a query may return (larger results are refused)")
+
+    aws_role_arn: str | None = Field(None, description="Read-only production role the broker assumes for s3:// tables")
+    aws_external_id: str | None = Field(None, description="ExternalId required by that role's trust policy")
+    aws_region: str = Field("us-east-1", description="AWS region of the production buckets")
+    aws_endpoint_url: str | None = Field(None, description="Override for S3/STS endpoints (tests: a moto server)")
+    audit_bucket: str | None = Field(None, description="Object Lock bucket the audit log is shipped to in production")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = default_home() / "dataroom.toml"
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @property
+    def catalog_file(self) -> Path:
+        return self.catalog_path or self.home / "catalog.toml"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.audit_path or self.home / "audit" / "audit.jsonl"

@@ -1,0 +1,98 @@
+"""Where table data comes from: Arrow datasets over local Parquet or ``s3://`` prefixes.
+
+A dataset is opened with an explicit schema that holds only the columns a session may see, so
+the withheld columns (PII, and quasi-identifiers in multi-tenant projects) are never read and
+cannot be named by any SQL, whatever the policy decided. For ``s3://`` locations the broker
+assumes the read-only production role through STS (with its ExternalId) and hands the temporary
+credentials to Arrow's S3 filesystem; nothing else in the process holds data credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+
+import boto3
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from dataroom.settings import Settings
+
+
+class StorageError(RuntimeError):
+    """A table's data could not be opened (missing path, denied by IAM, bad credentials)."""
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    access_key: str
+    secret_key: str
+    session_token: str | None
+    expires: dt.datetime | None
+
+
+class S3Access:
+    """Temporary credentials from the assumed read-only role, refreshed before they expire."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._creds: _Credentials | None = None
+
+    def _client(self, service: str):
+        return boto3.client(service, region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint_url)
+
+    def credentials(self) -> _Credentials:
+        with self._lock:
+            now = dt.datetime.now(dt.timezone.utc)
+            if self._creds and (self._creds.expires is None or self._creds.expires - now > dt.timedelta(minutes=5)):
+                return self._creds
+            if self.settings.aws_role_arn:
+                kwargs = {"RoleArn": self.settings.aws_role_arn, "RoleSessionName": "dataroom-broker", "DurationSeconds": 3600}
+                if self.settings.aws_external_id:
+                    kwargs["ExternalId"] = self.settings.aws_external_id
+                try:
+                    c = self._client("sts").assume_role(**kwargs)["Credentials"]
+                except Exception as exc:
+                    raise StorageError(f"cannot assume role {self.settings.aws_role_arn}: {exc}") from exc
+                self._creds = _Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"])
+            else:  # the broker's own identity (e.g. an instance profile) reads directly
+                frozen = boto3.Session().get_credentials()
+                if frozen is None:
+                    raise StorageError("no AWS credentials for s3:// tables: set DATAROOM_AWS_ROLE_ARN")
+                f = frozen.get_frozen_credentials()
+                self._creds = _Credentials(f.access_key, f.secret_key, f.token, None)
+            return self._creds
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        c = self.credentials()
+        endpoint = self.settings.aws_endpoint_url
+        kwargs = {}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs = {"endpoint_override": host, "scheme": scheme}
+        return pafs.S3FileSystem(
+            access_key=c.access_key, secret_key=c.secret_key, session_token=c.session_token,
+            region=self.settings.aws_region, **kwargs,
+        )
+
+
+def open_dataset(location: str, visible_columns: list[str], s3: S3Access | None) -> ds.Dataset:
+    """An Arrow dataset over ``location`` that exposes only ``visible_columns``."""
+    try:
+        if location.startswith("s3://"):
+            if s3 is None:
+                raise StorageError(f"{location} is on S3 but no S3 access is configured")
+            filesystem, path = s3.filesystem(), location.removeprefix("s3://").rstrip("/")
+        else:
+            filesystem, path = pafs.LocalFileSystem(), location
+        full = ds.dataset(path, format="parquet", filesystem=filesystem)
+        wanted = {c.lower() for c in visible_columns}
+        schema = pa.schema([f for f in full.schema if f.name.lower() in wanted])
+        return ds.dataset(path, format="parquet", filesystem=filesystem, schema=schema)
+    except StorageError:
+        raise
+    except Exception as exc:  # pyarrow raises OSError/ArrowInvalid with the path in the message
+        raise StorageError(f"cannot open table data at {location}: {exc}") from exc

@@ -1,0 +1,147 @@
+"""Build a stack from its configuration: the one entry point for ``pulumi up``, tests and checks.
+
+``build_stack`` takes a validated config object, declares the components, exports the outputs
+and returns them, so tests and ``dataroom infra check`` run it under Pulumi's mocks exactly as
+the Pulumi engine runs it for real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.account import DataRoomAccount, DataRoomAccountArgs
+from infra.audit_bucket import AuditBucket, AuditBucketArgs
+from infra.broker_identity import BrokerIdentity, BrokerIdentityArgs
+from infra.config import DataRoomStackConfig, ProductionGrantStackConfig, StackConfig, load_stack_config
+from infra.data_events_trail import DataEventsTrail, DataEventsTrailArgs
+from infra.network import IsolatedNetwork, IsolatedNetworkArgs
+from infra.read_only_grant import ReadOnlyGrant, ReadOnlyGrantArgs
+
+BROKER_SETTINGS = ("DATAROOM_AWS_ROLE_ARN", "DATAROOM_AWS_EXTERNAL_ID", "DATAROOM_AUDIT_BUCKET", "DATAROOM_AWS_REGION")
+"""The broker's environment variables the production-grant stack's ``brokerSettings`` output fills."""
+
+
+def build_data_room_stack(cfg: DataRoomStackConfig) -> dict[str, Any]:
+    """The isolated account: network, broker identity, audit bucket. Returns the stack outputs."""
+    account = DataRoomAccount(
+        "data-room", DataRoomAccountArgs(account=cfg.account, region=cfg.region, environment=cfg.environment)
+    )
+    in_account = pulumi.ResourceOptions(providers={"aws": account.provider})
+    network = IsolatedNetwork(
+        "network",
+        IsolatedNetworkArgs(region=cfg.region, cidr_block=cfg.vpc_cidr, availability_zones=cfg.availability_zones),
+        opts=in_account,
+    )
+    bucket_name = cfg.audit_bucket_name or account.account_id.apply(
+        lambda account_id: f"dataroom-audit-{cfg.environment}-{account_id}"
+    )
+    audit = AuditBucket(
+        "audit",
+        AuditBucketArgs(
+            bucket_name=bucket_name,
+            account_id=account.account_id,
+            retention_days=cfg.audit_retention_days,
+            trail_arn=cfg.trail_arn,
+            trail_account_id=cfg.production_account_id,
+            environment=cfg.environment,
+        ),
+        opts=in_account,
+    )
+    broker = BrokerIdentity(
+        "broker",
+        BrokerIdentityArgs(
+            role_name=cfg.broker_role_name,
+            read_only_role_arns=[cfg.read_only_role_arn],
+            audit_bucket_arn=audit.bucket.arn,
+            audit_kms_key_arn=audit.key.arn,
+        ),
+        opts=in_account,
+    )
+    return {
+        "kind": cfg.kind,
+        "region": cfg.region,
+        "accountId": account.account_id,
+        "brokerRoleArn": broker.role.arn,
+        "brokerInstanceProfileName": broker.instance_profile.name,
+        "auditBucketName": audit.bucket.bucket,
+        "auditKmsKeyArn": audit.key.arn,
+        "vpcId": network.vpc.id,
+        "privateSubnetIds": network.private_subnet_ids,
+        "brokerSecurityGroupId": network.broker_security_group.id,
+        "s3GatewayEndpointId": network.s3_gateway_endpoint.id,
+        "expectedReadOnlyRoleArn": cfg.read_only_role_arn,
+    }
+
+
+def build_production_grant_stack(cfg: ProductionGrantStackConfig) -> dict[str, Any]:
+    """The production account's read-only role and data-event trail. Returns the stack outputs."""
+    provider = aws.Provider(
+        "production",
+        region=cfg.region,
+        allowed_account_ids=[cfg.production_account_id],
+        assume_roles=(
+            [aws.ProviderAssumeRoleArgs(role_arn=cfg.deploy_role_arn, session_name=f"dataroom-grant-{cfg.environment}")]
+            if cfg.deploy_role_arn
+            else None
+        ),
+        default_tags=aws.ProviderDefaultTagsArgs(
+            tags={"dataroom:environment": cfg.environment, "dataroom:purpose": "production-grant"}
+        ),
+    )
+    in_production = pulumi.ResourceOptions(providers={"aws": provider})
+    grant = ReadOnlyGrant(
+        "read-only",
+        ReadOnlyGrantArgs(
+            role_name=cfg.read_only_role_name,
+            broker_role_arn=cfg.broker_role_arn,
+            external_id=cfg.external_id,
+            prefixes=cfg.parquet_prefixes,
+            region=cfg.region,
+            data_kms_key_arns=cfg.data_kms_key_arns,
+            source_vpc_endpoint_ids=cfg.source_vpc_endpoint_ids,
+        ),
+        opts=in_production,
+    )
+    trail = DataEventsTrail(
+        "data-events",
+        DataEventsTrailArgs(
+            trail_name=cfg.trail_name,
+            prefixes=cfg.parquet_prefixes,
+            audit_bucket_name=cfg.audit_bucket_name,
+            audit_kms_key_arn=cfg.audit_kms_key_arn,
+        ),
+        opts=in_production,
+    )
+    external_id = pulumi.Output.secret(cfg.external_id)
+    return {
+        "kind": cfg.kind,
+        "region": cfg.region,
+        "readOnlyRoleArn": grant.role.arn,
+        "externalId": external_id,
+        "trailArn": trail.trail.arn,
+        "parquetPrefixes": [p.uri for p in cfg.parquet_prefixes],
+        "brokerSettings": pulumi.Output.secret(
+            pulumi.Output.all(grant.role.arn, external_id).apply(
+                lambda v: dict(zip(BROKER_SETTINGS, (v[0], v[1], cfg.audit_bucket_name, cfg.region), strict=True))
+            )
+        ),
+    }
+
+
+def build_stack(cfg: StackConfig) -> dict[str, Any]:
+    """Declare the stack for ``cfg``, export its outputs and return them."""
+    if isinstance(cfg, DataRoomStackConfig):
+        outputs = build_data_room_stack(cfg)
+    else:
+        outputs = build_production_grant_stack(cfg)
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+def build_from_pulumi_config() -> dict[str, Any]:
+    """What ``__main__.py`` runs: read the current stack's config, then build it."""
+    return build_stack(load_stack_config())

@@ -1,0 +1,24 @@
+# METADATA
+# title: Query decision
+# description: |
+#   The one decision every query gets. Input: {user, project, facts, today}; facts come from
+#   dataroom/analysis.py. Output: {allow, reasons}; each reason has a code and a message that
+#   tells the user what to change.
+package dataroom.query
+
+import rego.v1
+
+import data.dataroom.query.columns
+import data.dataroom.query.project
+import data.dataroom.query.statements
+import data.dataroom.query.tables
+import data.dataroom.query.tenancy
+
+reasons(req) := (((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)
+
+# METADATA
+# title: Decision
+# description: Allow only when no rule gives a reason to deny.
+decision(req) := {"allow": count(reasons(req)) == 0, "reasons": reasons(req)}
+
+main := decision(input)

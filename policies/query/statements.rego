@@ -1,0 +1,31 @@
+# METADATA
+# title: Read statements only
+# description: A query is exactly one SELECT statement that DuckDB can parse and that needs no parameters.
+package dataroom.query.statements
+
+import rego.v1
+
+# METADATA
+# title: Statement reasons
+# description: Why the statement kind(s) of a query are not allowed.
+reasons(req) := parse_errors(req) | kinds(req) | parameters(req)
+
+parse_errors(req) := {r |
+	req.facts.parse_error != null
+	r := {"code": "parse_error", "message": sprintf("the SQL cannot be parsed: %s", [req.facts.parse_error])}
+}
+
+kinds(req) := {r |
+	count(req.facts.statement_kinds) > 1
+	# concat, not sprintf("%s", [concat(...)]): regopy 1.5.2 quotes a nested concat inside sprintf
+	r := {"code": "multiple_statements", "message": concat("", ["one statement per query: this text holds ", format_int(count(req.facts.statement_kinds), 10), " (", concat(", ", req.facts.statement_kinds), ")"])}
+} | {r |
+	some kind in req.facts.statement_kinds
+	kind != "SELECT"
+	r := {"code": "not_read_only", "message": sprintf("only read (SELECT) statements are allowed, not %s", [kind])}
+}
+
+parameters(req) := {r |
+	req.facts.parameters > 0
+	r := {"code": "parameters", "message": "prepared-statement parameters ($1, ?) are not supported: write the values into the query"}
+}

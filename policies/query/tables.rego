@@ -1,0 +1,33 @@
+# METADATA
+# title: Catalog tables of the project only
+# description: A query reads only catalog tables its project includes; no table functions, files or URLs.
+package dataroom.query.tables
+
+import rego.v1
+
+# METADATA
+# title: Table reasons
+# description: Why the relations a query reads are not allowed.
+reasons(req) := unknown(req) | files(req) | functions(req) | outside_project(req)
+
+unknown(req) := {r |
+	some name in req.facts.unknown_tables
+	r := {"code": "unknown_table", "message": sprintf("%s is not a catalog table: name tables as <schema>.<table>, e.g. acme.findings (see `dataroom tables`)", [name])}
+}
+
+files(req) := {r |
+	some name in req.facts.file_reads
+	r := {"code": "file_read", "message": sprintf("reading files or URLs directly (%s) is not allowed: query catalog tables", [name])}
+}
+
+functions(req) := {r |
+	some name in req.facts.table_functions
+	r := {"code": "table_function", "message": sprintf("table function %s() is not allowed: query catalog tables", [name])}
+}
+
+outside_project(req) := {r |
+	req.project != null
+	some name in req.facts.tables
+	not name in req.project.tables
+	r := {"code": "table_not_in_project", "message": sprintf("table %s is not part of project %s", [name, req.project.id])}
+}
