@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     catalog_path: Path | None = Field(None, description="Catalog file (default: $DATAROOM_HOME/catalog.toml)")
     audit_path: Path | None = Field(None, description="Audit log (default: $DATAROOM_HOME/audit/audit.jsonl)")
 
+    registry_url: str | None = Field(None, description="Project/hypothesis registry database URL (default: SQLite in $DATAROOM_HOME)")
+
     policy_engine: Literal["embedded", "opa"] = Field("embedded", description="embedded = regopy in-process; opa = OPA server")
     opa_url: str = Field("http://127.0.0.1:8181", description="OPA server URL when policy_engine = opa")
 
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     @property
     def catalog_file(self) -> Path:
         return self.catalog_path or self.home / "catalog.toml"
+
+    @property
+    def registry_database_url(self) -> str:
+        return self.registry_url or f"sqlite:///{self.home / 'registry.sqlite'}"
 
     @property
     def audit_file(self) -> Path:
