@@ -14,17 +14,30 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, new_decision_id, utc_now
 from dataroom.catalog import Catalog, Project, load_catalog
-from dataroom.engine import QueryResult, Session, withheld_columns
+from dataroom.engine import QueryResult, ResultTooLarge, Session, withheld_columns
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.settings import Settings
 from dataroom.storage import S3Access
 
 SESSION_TTL_S = 900
+
+# DuckDB errors that mean "your SQL is wrong" (exit 2), as opposed to a failure of the data room.
+USER_SQL_ERRORS = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ParserException,
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.OutOfRangeException,
+    duckdb.TypeMismatchException,
+    duckdb.NotImplementedException,
+)
 
 
 class Outcome(str, Enum):
@@ -172,8 +185,12 @@ class QueryService:
                 withheld = [w for t in self.catalog.project_tables(project) if t.name in star_tables for w in withheld_columns(t, project)]
             result.result = QueryResult(table, (time.perf_counter() - started) * 1000, withheld)
             completion = {"status": "executed", "rows": table.num_rows, "bytes": table.nbytes, "result_digest": result_digest(table)}
+        except ResultTooLarge as exc:  # step 7, the output check: refused, nothing returned
+            result.outcome, result.reasons = Outcome.DENIED, [Reason("row_limit", str(exc))]
+            completion = {"status": "refused", "error": str(exc), "error_type": type(exc).__name__}
         except Exception as exc:
-            result.outcome, result.error = Outcome.ERROR, _first_line(exc)
+            user_error = isinstance(exc, USER_SQL_ERRORS)
+            result.outcome, result.error = (Outcome.INVALID if user_error else Outcome.ERROR), _first_line(exc)
             completion = {"status": "failed", "error": result.error, "error_type": type(exc).__name__}
         self.audit.append(  # step 8
             {

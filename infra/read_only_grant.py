@@ -71,5 +71,5 @@ class ReadOnlyGrant(pulumi.ComponentResource):
             force_detach_policies=True,
             opts=child,
         )
-        aws.iam.RolePolicy(f"{name}-read-only", role=self.role.id, policy=permissions, opts=child)
+        aws.iam.RolePolicy(f"{name}-permissions", role=self.role.id, policy=permissions, opts=child)
         self.register_outputs({"role_arn": self.role.arn})

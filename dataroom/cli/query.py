@@ -28,7 +28,8 @@ def query(user: str, project: str, fmt: str, sql: str) -> None:
         svc.close()
     summary = outcome.summary()
     if outcome.outcome is Outcome.ALLOWED and outcome.table is not None:
-        click.echo(render(outcome.table, fmt, {"decision": summary} if fmt == "json" else None))
+        text = render(outcome.table, fmt, {"decision": summary} if fmt == "json" else None)
+        click.echo(text, nl=not text.endswith("\n"))
         if outcome.result and outcome.result.withheld and fmt == "table":
             withheld = ", ".join(f"{w.table}.{w.column} ({w.reason})" for w in outcome.result.withheld)
             echo_err(f"note: * expanded without withheld columns: {withheld}")

@@ -1,0 +1,3 @@
+from dataroom.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""Registry tables (SQLAlchemy 2.x ORM): projects, their members and event trail, hypotheses.
+
+Every change is an append-only row in ``project_events`` or ``phase_transitions``; the
+``projects`` and ``hypotheses`` rows hold the current state that the query path reads
+(one primary-key lookup per query). Timestamps are timezone-aware UTC, stored as ISO text
+so SQLite and PostgreSQL compare and export them identically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Meta(Base):
+    """Key/value facts about the registry itself (e.g. when and from what it was seeded)."""
+
+    __tablename__ = "registry_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ProjectRow(Base):
+    """A project's current state: requested scope, approved scope, who decided and when."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    requester: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # proposed | approved | rejected | revoked
+    tenants: Mapped[list[str]] = mapped_column(JSON)
+    tables: Mapped[list[str]] = mapped_column(JSON)
+    column_classes: Mapped[list[str]] = mapped_column(JSON)
+    multi_tenant: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires: Mapped[dt.date] = mapped_column(Date)
+    justification: Mapped[str] = mapped_column(Text)  # the requester's case for the project
+    proposed_at: Mapped[str] = mapped_column(String(40))
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)  # approver or rejecter
+    decided_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    decision_note: Mapped[str | None] = mapped_column(Text, default=None)  # approver's written justification
+    revoked_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    revoked_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    revoke_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+    members: Mapped[list["MemberRow"]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", lazy="selectin", order_by="MemberRow.user"
+    )
+
+
+class MemberRow(Base):
+    """A current member of a project (history lives in ``project_events``)."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (UniqueConstraint("project_id", "user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    user: Mapped[str] = mapped_column(String(64))
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[str] = mapped_column(String(40))
+
+    project: Mapped[ProjectRow] = relationship(back_populates="members")
+
+
+class ProjectEvent(Base):
+    """One change to a project: proposed, approved, rejected, revoked, expired, member added/removed, seeded."""
+
+    __tablename__ = "project_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    at: Mapped[str] = mapped_column(String(40), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(64), default=None)  # e.g. the member added
+    note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class HypothesisRow(Base):
+    """A hypothesis within a project: the change ticket that follows it through the five phases."""
+
+    __tablename__ = "hypotheses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    statement: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40), index=True)
+    phase: Mapped[str] = mapped_column(String(40))
+    pending_phase: Mapped[str | None] = mapped_column(String(40), default=None)  # a production step awaiting approval
+    pending_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    pending_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    pending_note: Mapped[str | None] = mapped_column(Text, default=None)
+
+    queries: Mapped[list["HypothesisQuery"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="HypothesisQuery.id"
+    )
+    transitions: Mapped[list["PhaseTransition"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="PhaseTransition.id"
+    )
+
+
+class HypothesisQuery(Base):
+    """An audit decision (by ``decision_id``) that led to a hypothesis."""
+
+    __tablename__ = "hypothesis_queries"
+    __table_args__ = (UniqueConstraint("hypothesis_id", "decision_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hypothesis_id: Mapped[int] = mapped_column(ForeignKey("hypotheses.id"), index=True)
+    decision_id: Mapped[str] = mapped_column(String(64), index=True)
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[str] = mapped_column(String(40))
+
+
+class PhaseTransition(Base):
+    """One move of a hypothesis between phases: who made it and, for production phases, who approved it."""
+
+    __tablename__ = "phase_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hypothesis_id: Mapped[int] = mapped_column(ForeignKey("hypotheses.id"), index=True)
+    from_phase: Mapped[str | None] = mapped_column(String(40))
+    to_phase: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))  # who asked for / made the transition
+    requested_at: Mapped[str] = mapped_column(String(40))
+    approver: Mapped[str | None] = mapped_column(String(64), default=None)
+    at: Mapped[str] = mapped_column(String(40), index=True)  # when it took effect
+    note: Mapped[str] = mapped_column(Text, default="")

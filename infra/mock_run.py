@@ -1,0 +1,192 @@
+"""Run a stack program offline under Pulumi's mocks and record every resource it declares.
+
+No Pulumi CLI or AWS account is needed: Pulumi's own mock monitor (``pulumi.runtime.set_mocks``)
+stands in for the engine, and :class:`RecordingMocks` answers each registration the way AWS
+would name things (ids, ARNs), so that documents built from outputs look like the real ones.
+Used by the tests and by ``dataroom infra check``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
+
+MOCK_ACCOUNT_ID = "123456789012"
+"""Account id used when no provider in the program pins one (``allowed_account_ids``)."""
+
+MOCK_MEMBER_ACCOUNT_ID = "210987654321"
+"""Id the mocks give a newly created Organizations member account."""
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One resource registration: its Pulumi type, logical name, mocked id/ARN and input properties."""
+
+    type: str
+    name: str
+    id: str
+    arn: str
+    custom: bool
+    props: dict[str, Any]
+
+    def to_policy_input(self) -> dict[str, Any]:
+        """The JSON shape the infra policies read (``policies/infra``)."""
+        return {"type": self.type, "name": self.name, "id": self.id, "arn": self.arn, "props": self.props}
+
+
+@dataclass
+class MockRun:
+    """What a program declared: its resources in registration order and its resolved outputs."""
+
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> RecordedResource:
+        """The single resource of a type (a test helper that fails loudly when there are more)."""
+        found = self.of_type(type_token)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token}, found {[r.name for r in found]}")
+        return found[0]
+
+    def named(self, name: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise LookupError(f"no resource named {name!r}; have {[r.name for r in self.resources]}")
+
+    def policy_input(self) -> list[dict[str, Any]]:
+        return [r.to_policy_input() for r in self.resources if r.custom]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of mock inputs (Pulumi hands numbers over as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return [value]
+    return [str(v) for v in value or []]
+
+
+class RecordingMocks(Mocks):
+    """Pulumi mocks that record every registration and synthesise AWS-like ids and ARNs."""
+
+    def __init__(self) -> None:
+        self.resources: list[RecordedResource] = []
+        self._provider_scope: dict[str, tuple[str, str]] = {}
+
+    def _scope(self, provider_ref: str | None) -> tuple[str, str]:
+        """Account and region of the provider a resource uses (a reference is ``<urn>::<id>``)."""
+        parts = (provider_ref or "").split("::")
+        name = parts[-2] if len(parts) >= 2 else ""
+        return self._provider_scope.get(name, (MOCK_ACCOUNT_ID, "us-east-1"))
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+        props = _plain(args.inputs)
+        account, region = self._scope(args.provider)
+        name = str(props.get("name") or args.name)
+        service, _, kind = args.typ.partition(":")[2].partition("/")
+        kind = kind.split(":")[-1]
+        state = dict(props)
+        if args.typ.startswith("pulumi:providers:"):
+            accounts = _as_list(props.get("allowedAccountIds"))
+            scope = (accounts[0] if accounts else MOCK_ACCOUNT_ID, str(props.get("region") or region))
+            resource_id = f"{args.name}-provider-id"
+            self._provider_scope[args.name] = scope
+            arn = ""
+        elif args.typ == "aws:organizations/account:Account":
+            resource_id = MOCK_MEMBER_ACCOUNT_ID
+            arn = f"arn:aws:organizations::{account}:account/o-mock/{resource_id}"
+        elif args.typ == "aws:s3/bucket:Bucket":
+            resource_id = str(props.get("bucket") or args.name)
+            arn = f"arn:aws:s3:::{resource_id}"
+            state["bucket"] = resource_id
+        elif service == "iam":
+            resource_id = name
+            path = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile"}.get(kind)
+            arn = f"arn:aws:iam::{account}:{path}/{name}" if path else ""
+            if kind == "Policy":
+                resource_id = arn
+        elif args.typ == "aws:kms/key:Key":
+            resource_id = f"{args.name}-0000-mock"
+            arn = f"arn:aws:kms:{region}:{account}:key/{resource_id}"
+        elif args.typ == "aws:cloudtrail/trail:Trail":
+            resource_id = name
+            arn = f"arn:aws:cloudtrail:{region}:{account}:trail/{name}"
+        elif not args.custom:
+            resource_id, arn = f"{args.name}-id", ""
+        else:
+            resource_id = f"{args.name}-id"
+            arn = f"arn:aws:{service}:{region}:{account}:{re.sub(r'(?<!^)(?=[A-Z])', '-', kind).lower()}/{resource_id}"
+        if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            state["prefixListId"] = f"pl-{args.name}"
+        state.setdefault("name", name)
+        state["arn"] = arn
+        self.resources.append(
+            RecordedResource(
+                type=args.typ, name=args.name, id=resource_id, arn=arn, custom=bool(args.custom), props=props
+            )
+        )
+        return resource_id, state
+
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        """The programs make no provider calls; answer any with an empty result."""
+        return {}, None
+
+
+def run_under_mocks(
+    program: Callable[[], Mapping[str, Any] | None],
+    *,
+    project: str = "dataroom",
+    stack: str = "test",
+    config: Mapping[str, str] | None = None,
+    secret_keys: Sequence[str] = (),
+) -> MockRun:
+    """Run ``program`` (which declares resources and may return outputs) under recording mocks.
+
+    ``config`` is Pulumi's flat config map (``{"aws:region": "eu-west-1", "dataroom:kind": ...}``,
+    objects as JSON strings). Exceptions raised by the program propagate.
+    """
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys))
+    run = MockRun(resources=mocks.resources)
+
+    def collect(values: list[Any], keys: list[str]) -> None:
+        half = len(keys)
+        run.outputs.update(zip(keys, values[:half], strict=True))
+        run.secret_outputs.update(k for k, secret in zip(keys, values[half:], strict=True) if secret)
+
+    @pulumi.runtime.test
+    def body() -> pulumi.Output[Any]:
+        outputs = dict(program() or {})
+        keys = list(outputs)
+        wrapped = [pulumi.Output.from_input(outputs[k]) for k in keys]
+        secrets = [pulumi.Output.from_input(o.is_secret()) for o in wrapped]
+        # unsecret() so the collected values are plain; secretness is recorded separately.
+        return pulumi.Output.all(*[pulumi.Output.unsecret(o) for o in wrapped], *secrets).apply(
+            lambda values: collect(values, keys)
+        )
+
+    body()
+    return run

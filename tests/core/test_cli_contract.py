@@ -1,0 +1,108 @@
+"""``dataroom query`` exit codes, output formats and audit records, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataroom.audit import AuditLog, attempts
+
+DATAROOM = [sys.executable, "-m", "dataroom.cli"]
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATAROOM_HOME": str(home)}
+    return subprocess.run(DATAROOM + list(args), capture_output=True, text=True, env=env, timeout=120)
+
+
+def last_attempt(home: Path) -> dict:
+    return attempts(AuditLog(home / "audit" / "audit.jsonl").records())[-1]
+
+
+def test_allowed_query_prints_result_and_exits_0(dataroom_home: Path) -> None:
+    out = cli(dataroom_home, "query", "--user", "alice", "--project", "remediation-acme", "--format", "json",
+              "SELECT severity, count(*) AS n FROM acme.findings GROUP BY severity ORDER BY severity")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["columns"] == ["severity", "n"]
+    assert sum(r["n"] for r in doc["rows"]) == 2000
+    record = last_attempt(dataroom_home)
+    assert record["outcome"] == "allowed" and record["completion"]["rows"] == 4
+    assert record["input"]["user"]["name"] == "alice" and record["input"]["project_id"] == "remediation-acme"
+
+
+def test_csv_and_table_formats(dataroom_home: Path) -> None:
+    csv = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "csv", "SELECT 1 AS a, 'x' AS b")
+    assert csv.returncode == 0 and csv.stdout.splitlines() == ["a,b", "1,x"]
+    table = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "SELECT 1 AS a")
+    assert table.returncode == 0 and "shape: (1, 1)" in table.stdout
+
+
+def test_denied_query_exits_3_with_reasons(dataroom_home: Path) -> None:
+    out = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "json", "SELECT analyst_email FROM acme.findings")
+    assert out.returncode == 3
+    assert "acme.findings.analyst_email is PII" in out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["decision"]["reasons"][0]["code"] == "pii_column"
+    assert last_attempt(dataroom_home)["outcome"] == "denied"
+
+
+@pytest.mark.parametrize(
+    "user, project, sql, code",
+    [
+        ("alice", "remediation-acme", "SELEC cvss FROM acme.findings", "parse_error"),
+        ("nobody", "remediation-acme", "SELECT 1", "unknown_user"),
+        ("alice", "no-such-project", "SELECT 1", "unknown_project"),
+        ("alice", "remediation-acme", "   -- just a comment", "parse_error"),
+    ],
+)
+def test_bad_input_exits_2_and_is_audited(dataroom_home: Path, user: str, project: str, sql: str, code: str) -> None:
+    out = cli(dataroom_home, "query", "-u", user, "-p", project, sql)
+    assert out.returncode == 2, out.stderr
+    assert f"[{code}]" in out.stderr
+    record = last_attempt(dataroom_home)
+    assert record["outcome"] == "invalid" and record["input"]["sql"] == sql
+
+
+def test_mallory_in_no_project_is_denied(dataroom_home: Path) -> None:
+    out = cli(dataroom_home, "query", "-u", "mallory", "-p", "remediation-acme", "SELECT count(*) FROM acme.findings")
+    assert out.returncode == 3 and "not a member" in out.stderr
+
+
+def test_internal_error_exits_1_and_is_audited(dataroom_home: Path) -> None:
+    """Table data missing on disk: allowed by policy, fails to execute (exit 1), audited as failed."""
+    import shutil
+
+    shutil.rmtree(dataroom_home / "data" / "acme" / "assets")
+    out = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "SELECT count(*) FROM acme.findings")
+    assert out.returncode == 1 and "cannot open table data" in out.stderr
+    record = last_attempt(dataroom_home)
+    assert record["outcome"] == "allowed" and record["completion"]["status"] == "failed"
+
+
+def test_audit_show_filters_and_verify(dataroom_home: Path) -> None:
+    cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "SELECT 1")
+    cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "SELECT analyst_name FROM acme.findings")
+    cli(dataroom_home, "query", "-u", "bob", "-p", "remediation-acme", "SELECT 2")
+    denied = cli(dataroom_home, "audit", "show", "--decision", "denied")
+    assert denied.returncode == 0 and len(denied.stdout.splitlines()) == 1 and "analyst_name" in denied.stdout
+    bob = cli(dataroom_home, "audit", "show", "--user", "bob", "--json")
+    assert [json.loads(line)["input"]["sql"] for line in bob.stdout.splitlines()] == ["SELECT 2"]
+    ok = cli(dataroom_home, "audit", "verify")
+    assert ok.returncode == 0 and "5 records verified" in ok.stdout  # 3 decisions + 2 completions
+    log = dataroom_home / "audit" / "audit.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:1] + lines[2:]) + "\n")
+    broken = cli(dataroom_home, "audit", "verify")
+    assert broken.returncode == 1 and "seq=1" in broken.stdout
+
+
+def test_rego_policy_tests_pass_via_cli(dataroom_home: Path) -> None:
+    out = cli(dataroom_home, "policy", "test")
+    assert out.returncode == 0, out.stdout
+    assert "PASS query/main_test.rego::test_allow_plain_aggregate" in out.stdout
