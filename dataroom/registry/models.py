@@ -51,28 +51,11 @@ class ProjectRow(Base):
     revoked_at: Mapped[str | None] = mapped_column(String(40), default=None)
     revoke_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
-    members: Mapped[list["MemberRow"]] = relationship(
-        back_populates="project", cascade="all, delete-orphan", lazy="selectin", order_by="MemberRow.user"
-    )
-
-
-class MemberRow(Base):
-    """A current member of a project (history lives in ``project_events``)."""
-
-    __tablename__ = "project_members"
-    __table_args__ = (UniqueConstraint("project_id", "user"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
-    user: Mapped[str] = mapped_column(String(64))
-    added_by: Mapped[str] = mapped_column(String(64))
-    added_at: Mapped[str] = mapped_column(String(40))
-
-    project: Mapped[ProjectRow] = relationship(back_populates="members")
+    members: Mapped[list[str]] = mapped_column(JSON)  # current members; each change is a ProjectEvent
 
 
 class ProjectEvent(Base):
-    """One change to a project: proposed, approved, rejected, revoked, expired, member added/removed, seeded."""
+    """One change to a project (append-only): proposed, approved, rejected, revoked, expired, member added/removed, seeded."""
 
     __tablename__ = "project_events"
 
@@ -135,5 +118,6 @@ class PhaseTransition(Base):
     actor: Mapped[str] = mapped_column(String(64))  # who asked for / made the transition
     requested_at: Mapped[str] = mapped_column(String(40))
     approver: Mapped[str | None] = mapped_column(String(64), default=None)
-    at: Mapped[str] = mapped_column(String(40), index=True)  # when it took effect
+    at: Mapped[str] = mapped_column(String(40), index=True)  # when it took effect (or was turned down)
+    outcome: Mapped[str] = mapped_column(String(16), default="completed")  # completed | rejected
     note: Mapped[str] = mapped_column(Text, default="")

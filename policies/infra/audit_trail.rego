@@ -15,13 +15,13 @@ records_data_events(trail) if {
 validation_violations(resources) := {lib.violation("audit_trail", trail, msg) |
 	some trail in trails(resources)
 	not lib.prop(trail, "enableLogFileValidation")
-	msg := sprintf("CloudTrail trail %q does not validate its log files; set enableLogFileValidation so tampering is detectable", [trail.name])
+	msg := sprintf("CloudTrail trail \"%s\" does not validate its log files; set enableLogFileValidation so tampering is detectable", [trail.name])
 }
 
 selector_violations(resources) := {lib.violation("audit_trail", trail, msg) |
 	some trail in trails(resources)
 	not records_data_events(trail)
-	msg := sprintf("CloudTrail trail %q records no data events; add an advanced event selector with eventCategory Data for the granted prefixes", [trail.name])
+	msg := sprintf("CloudTrail trail \"%s\" records no data events; add an advanced event selector with eventCategory Data for the granted prefixes", [trail.name])
 }
 
 missing_violations(req) := {msg |

@@ -29,7 +29,7 @@ public_violations(resources) := {lib.violation("bucket_access", bucket, msg) |
 	some bucket in lib.of_type(resources, "aws:s3/bucket:Bucket")
 	not public_access_blocked(resources, bucket)
 	msg := sprintf(
-		"bucket %q does not block public access; add a BucketPublicAccessBlock with all four settings true",
+		"bucket \"%s\" does not block public access; add a BucketPublicAccessBlock with all four settings true",
 		[bucket_name(bucket)],
 	)
 }
@@ -38,7 +38,7 @@ tls_violations(resources) := {lib.violation("bucket_access", bucket, msg) |
 	some bucket in lib.of_type(resources, "aws:s3/bucket:Bucket")
 	not tls_only(resources, bucket)
 	msg := sprintf(
-		"bucket %q accepts requests without TLS; its bucket policy must Deny s3:* for Principal \"*\" when aws:SecureTransport is false",
+		"bucket \"%s\" accepts requests without TLS; its bucket policy must Deny s3:* for Principal \"*\" when aws:SecureTransport is false",
 		[bucket_name(bucket)],
 	)
 }

@@ -28,7 +28,7 @@ bucket_violations(resources) := {lib.violation("encryption", bucket, msg) |
 	some bucket in lib.of_type(resources, "aws:s3/bucket:Bucket")
 	not kms_encrypted(resources, bucket)
 	msg := sprintf(
-		"bucket %q has no default SSE-KMS encryption with a customer key; add a BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and kmsMasterKeyId",
+		"bucket \"%s\" has no default SSE-KMS encryption with a customer key; add a BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and kmsMasterKeyId",
 		[bucket_name(bucket)],
 	)
 }
@@ -36,13 +36,13 @@ bucket_violations(resources) := {lib.violation("encryption", bucket, msg) |
 key_violations(resources) := {lib.violation("encryption", key, msg) |
 	some key in lib.of_type(resources, "aws:kms/key:Key")
 	not lib.prop(key, "enableKeyRotation")
-	msg := sprintf("KMS key %q does not rotate; set enableKeyRotation", [key.name])
+	msg := sprintf("KMS key \"%s\" does not rotate; set enableKeyRotation", [key.name])
 }
 
 trail_violations(resources) := {lib.violation("encryption", trail, msg) |
 	some trail in lib.of_type(resources, "aws:cloudtrail/trail:Trail")
 	not lib.prop(trail, "kmsKeyId")
-	msg := sprintf("CloudTrail trail %q does not encrypt its log files with KMS; set kmsKeyId", [trail.name])
+	msg := sprintf("CloudTrail trail \"%s\" does not encrypt its log files with KMS; set kmsKeyId", [trail.name])
 }
 
 # METADATA

@@ -56,12 +56,12 @@ action_violations(resources) := {lib.violation("grants", role, msg) |
 }
 
 action_message(role, d, action) := sprintf(
-	"cross-account grant role %q: %s %q allows wildcard action %q; list only s3:GetObject, s3:ListBucket or kms:Decrypt",
+	"cross-account grant role \"%s\": %s \"%s\" allows wildcard action \"%s\"; list only s3:GetObject, s3:ListBucket or kms:Decrypt",
 	[role_name(role), d.source, d.name, action],
 ) if contains(action, "*")
 
 action_message(role, d, action) := sprintf(
-	"cross-account grant role %q: %s %q allows %q, which is not read-only; a grant may allow only s3:GetObject, s3:ListBucket and kms:Decrypt",
+	"cross-account grant role \"%s\": %s \"%s\" allows \"%s\", which is not read-only; a grant may allow only s3:GetObject, s3:ListBucket and kms:Decrypt",
 	[role_name(role), d.source, d.name, action],
 ) if not contains(action, "*")
 
@@ -73,7 +73,7 @@ shape_violations(resources) := {lib.violation("grants", role, msg) |
 	some element in ["NotAction", "NotResource"]
 	object.get(statement, element, null) != null
 	msg := sprintf(
-		"cross-account grant role %q: %s %q uses %s in an Allow statement, which grants everything not listed",
+		"cross-account grant role \"%s\": %s \"%s\" uses %s in an Allow statement, which grants everything not listed",
 		[role_name(role), d.source, d.name, element],
 	)
 }
@@ -86,7 +86,7 @@ resource_violations(resources) := {lib.violation("grants", role, msg) |
 	some arn in lib.resources_of(statement)
 	wildcard_resource(arn)
 	msg := sprintf(
-		"cross-account grant role %q: %s %q allows resource %q; name the production Parquet prefixes (bucket/prefix/*) instead",
+		"cross-account grant role \"%s\": %s \"%s\" allows resource \"%s\"; name the production Parquet prefixes (bucket/prefix/*) instead",
 		[role_name(role), d.source, d.name, arn],
 	)
 }
@@ -95,7 +95,7 @@ boundary_violations(resources) := {lib.violation("grants", role, msg) |
 	some role in lib.grant_roles(resources)
 	not lib.prop(role, "permissionsBoundary")
 	msg := sprintf(
-		"cross-account grant role %q has no permissions boundary; set one that allows only the read-only actions",
+		"cross-account grant role \"%s\" has no permissions boundary; set one that allows only the read-only actions",
 		[role_name(role)],
 	)
 }
@@ -105,7 +105,7 @@ attachment_violations(resources) := {lib.violation("grants", role, msg) |
 	some ref in attached_policy_refs(resources, role)
 	not in_stack(resources, ref)
 	msg := sprintf(
-		"cross-account grant role %q uses policy %q that is not defined in this stack, so it cannot be checked; define the read-only policy here",
+		"cross-account grant role \"%s\" uses policy \"%s\" that is not defined in this stack, so it cannot be checked; define the read-only policy here",
 		[role_name(role), ref],
 	)
 }

@@ -34,7 +34,7 @@ with_statement(doc, statement) := object.union(doc, {"Statement": array.concat(d
 
 req(resources) := {"stack": {"name": "t", "kind": "production-grant"}, "resources": resources}
 
-violation(message) := {"policy": "grants", "resource": "grant-role", "type": "aws:iam/role:Role", "message": message}
+grant_violation(message) := {"policy": "grants", "resource": "grant-role", "type": "aws:iam/role:Role", "message": message}
 
 test_allow_read_only_grant if {
 	grants.violations(req([boundary(read_only), role({}), inline(read_only)])) == set()
@@ -49,19 +49,19 @@ test_allow_service_role_that_writes_is_not_a_grant if {
 
 test_deny_write_action if {
 	doc := with_statement(read_only, {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::prod/parquet/findings/*"})
-	expected := violation(`cross-account grant role "ro": inline policy "grant-permissions" allows "s3:PutObject", which is not read-only; a grant may allow only s3:GetObject, s3:ListBucket and kms:Decrypt`)
+	expected := grant_violation(`cross-account grant role "ro": inline policy "grant-permissions" allows "s3:PutObject", which is not read-only; a grant may allow only s3:GetObject, s3:ListBucket and kms:Decrypt`)
 	grants.violations(req([boundary(read_only), role({}), inline(doc)])) == {expected}
 }
 
 test_deny_write_action_in_boundary if {
 	doc := with_statement(read_only, {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::prod/parquet/findings/*"})
-	expected := violation(`cross-account grant role "ro": managed policy "boundary" allows "s3:DeleteObject", which is not read-only; a grant may allow only s3:GetObject, s3:ListBucket and kms:Decrypt`)
+	expected := grant_violation(`cross-account grant role "ro": managed policy "boundary" allows "s3:DeleteObject", which is not read-only; a grant may allow only s3:GetObject, s3:ListBucket and kms:Decrypt`)
 	grants.violations(req([boundary(doc), role({}), inline(read_only)])) == {expected}
 }
 
 test_deny_wildcard_action if {
 	doc := with_statement(read_only, {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::prod/parquet/findings/*"})
-	expected := violation(`cross-account grant role "ro": inline policy "grant-permissions" allows wildcard action "s3:Get*"; list only s3:GetObject, s3:ListBucket or kms:Decrypt`)
+	expected := grant_violation(`cross-account grant role "ro": inline policy "grant-permissions" allows wildcard action "s3:Get*"; list only s3:GetObject, s3:ListBucket or kms:Decrypt`)
 	grants.violations(req([boundary(read_only), role({}), inline(doc)])) == {expected}
 }
 
@@ -69,25 +69,25 @@ test_deny_wildcard_and_whole_bucket_resources if {
 	doc := with_statement(read_only, {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["*", "arn:aws:s3:::prod/*"]})
 	found := grants.violations(req([boundary(read_only), role({}), inline(doc)]))
 	found == {
-		violation(`cross-account grant role "ro": inline policy "grant-permissions" allows resource "*"; name the production Parquet prefixes (bucket/prefix/*) instead`),
-		violation(`cross-account grant role "ro": inline policy "grant-permissions" allows resource "arn:aws:s3:::prod/*"; name the production Parquet prefixes (bucket/prefix/*) instead`),
+		grant_violation(`cross-account grant role "ro": inline policy "grant-permissions" allows resource "*"; name the production Parquet prefixes (bucket/prefix/*) instead`),
+		grant_violation(`cross-account grant role "ro": inline policy "grant-permissions" allows resource "arn:aws:s3:::prod/*"; name the production Parquet prefixes (bucket/prefix/*) instead`),
 	}
 }
 
 test_deny_not_action if {
 	doc := with_statement(read_only, {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::prod/parquet/findings/*"})
-	expected := violation(`cross-account grant role "ro": inline policy "grant-permissions" uses NotAction in an Allow statement, which grants everything not listed`)
+	expected := grant_violation(`cross-account grant role "ro": inline policy "grant-permissions" uses NotAction in an Allow statement, which grants everything not listed`)
 	grants.violations(req([boundary(read_only), role({}), inline(doc)])) == {expected}
 }
 
 test_deny_missing_boundary if {
-	expected := violation(`cross-account grant role "ro" has no permissions boundary; set one that allows only the read-only actions`)
+	expected := grant_violation(`cross-account grant role "ro" has no permissions boundary; set one that allows only the read-only actions`)
 	grants.violations(req([role({"permissionsBoundary": null}), inline(read_only)])) == {expected}
 }
 
 test_deny_managed_policy_outside_the_stack if {
 	attachment := {"type": "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "name": "attach", "id": "a", "arn": "", "props": {"role": "ro", "policyArn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}}
-	expected := violation(`cross-account grant role "ro" uses policy "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess" that is not defined in this stack, so it cannot be checked; define the read-only policy here`)
+	expected := grant_violation(`cross-account grant role "ro" uses policy "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess" that is not defined in this stack, so it cannot be checked; define the read-only policy here`)
 	grants.violations(req([boundary(read_only), role({}), inline(read_only), attachment])) == {expected}
 }
 

@@ -15,7 +15,7 @@ default_routes := {"0.0.0.0/0", "::/0"}
 gateway_violations(resources) := {lib.violation("network", r, msg) |
 	some r in resources
 	label := internet_gateway_types[r.type]
-	msg := sprintf("%s %q gives the data room a path to the internet; the data-room VPC reaches AWS only through VPC endpoints", [label, r.name])
+	msg := sprintf("%s \"%s\" gives the data room a path to the internet; the data-room VPC reaches AWS only through VPC endpoints", [label, r.name])
 }
 
 route_destinations(r) := {d |
@@ -33,13 +33,13 @@ route_violations(resources) := {lib.violation("network", r, msg) |
 	some r in resources
 	some destination in route_destinations(r)
 	destination in default_routes
-	msg := sprintf("%q routes %s off the VPC; the data-room VPC has no default route", [r.name, destination])
+	msg := sprintf("\"%s\" routes %s off the VPC; the data-room VPC has no default route", [r.name, destination])
 }
 
 public_ip_violations(resources) := {lib.violation("network", r, msg) |
 	some r in lib.of_type(resources, "aws:ec2/subnet:Subnet")
 	lib.prop(r, "mapPublicIpOnLaunch") == true
-	msg := sprintf("subnet %q assigns public IP addresses; data-room subnets are private", [r.name])
+	msg := sprintf("subnet \"%s\" assigns public IP addresses; data-room subnets are private", [r.name])
 }
 
 missing_violations(req) := {msg |

@@ -23,7 +23,7 @@ lock_violations(resources) := {lib.violation("object_lock", bucket, msg) |
 	some bucket in buckets(resources)
 	not lib.prop(bucket, "objectLockEnabled")
 	msg := sprintf(
-		"audit bucket %q is created without Object Lock; set objectLockEnabled (it cannot be turned on for existing objects later)",
+		"audit bucket \"%s\" is created without Object Lock; set objectLockEnabled (it cannot be turned on for existing objects later)",
 		[bucket_name(bucket)],
 	)
 }
@@ -32,7 +32,7 @@ retention_violations(resources) := {lib.violation("object_lock", bucket, msg) |
 	some bucket in buckets(resources)
 	not compliance_retention(resources, bucket)
 	msg := sprintf(
-		"audit bucket %q has no default Object Lock retention in COMPLIANCE mode; add a BucketObjectLockConfiguration with mode COMPLIANCE and a retention period",
+		"audit bucket \"%s\" has no default Object Lock retention in COMPLIANCE mode; add a BucketObjectLockConfiguration with mode COMPLIANCE and a retention period",
 		[bucket_name(bucket)],
 	)
 }
@@ -40,7 +40,7 @@ retention_violations(resources) := {lib.violation("object_lock", bucket, msg) |
 versioning_violations(resources) := {lib.violation("object_lock", bucket, msg) |
 	some bucket in buckets(resources)
 	not versioned(resources, bucket)
-	msg := sprintf("audit bucket %q is not versioned; add a BucketVersioning with status Enabled", [bucket_name(bucket)])
+	msg := sprintf("audit bucket \"%s\" is not versioned; add a BucketVersioning with status Enabled", [bucket_name(bucket)])
 }
 
 missing_violations(req) := {msg |

@@ -9,7 +9,7 @@ star_violations(resources) := {lib.violation("principals", d.resource, msg) |
 	statement.Effect == "Allow"
 	"*" in lib.aws_principals(statement)
 	msg := sprintf(
-		"%s of %q allows Principal \"*\"%s: anyone in any AWS account could use it; name the exact principal",
+		"%s of \"%s\" allows Principal \"*\"%s: anyone in any AWS account could use it; name the exact principal",
 		[d.source, d.resource.name, sid(statement)],
 	)
 }
@@ -20,12 +20,12 @@ not_principal_violations(resources) := {lib.violation("principals", d.resource, 
 	statement.Effect == "Allow"
 	object.get(statement, "NotPrincipal", null) != null
 	msg := sprintf(
-		"%s of %q uses NotPrincipal in an Allow statement%s, which allows everyone not listed; name the exact principal",
+		"%s of \"%s\" uses NotPrincipal in an Allow statement%s, which allows everyone not listed; name the exact principal",
 		[d.source, d.resource.name, sid(statement)],
 	)
 }
 
-sid(statement) := sprintf(" (statement %q)", [statement.Sid]) if statement.Sid
+sid(statement) := sprintf(" (statement \"%s\")", [statement.Sid]) if statement.Sid
 
 sid(statement) := "" if not statement.Sid
 

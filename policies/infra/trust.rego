@@ -21,7 +21,7 @@ principal_violations(resources) := {lib.violation("trust", role, msg) |
 	principal.value != "*" # reported by the principals policy
 	not trusted_principal(principal)
 	msg := sprintf(
-		"cross-account grant role %q trusts %s principal %q; trust only the data-room broker role's ARN (arn:aws:iam::<account>:role/<name>), never an account root, a user, a service or a federation",
+		"cross-account grant role \"%s\" trusts %s principal \"%s\"; trust only the data-room broker role's ARN (arn:aws:iam::<account>:role/<name>), never an account root, a user, a service or a federation",
 		[role_name(role), principal.kind, principal.value],
 	)
 }
@@ -36,7 +36,7 @@ external_id_violations(resources) := {lib.violation("trust", role, msg) |
 	some statement in trust_statements(role)
 	not has_external_id(statement)
 	msg := sprintf(
-		"cross-account grant role %q can be assumed without an ExternalId; add Condition StringEquals sts:ExternalId to its trust policy",
+		"cross-account grant role \"%s\" can be assumed without an ExternalId; add Condition StringEquals sts:ExternalId to its trust policy",
 		[role_name(role)],
 	)
 }
@@ -54,7 +54,7 @@ action_violations(resources) := {lib.violation("trust", role, msg) |
 	some action in lib.actions(statement)
 	lower(action) != "sts:assumerole"
 	msg := sprintf(
-		"cross-account grant role %q trust policy allows %q; it may allow only sts:AssumeRole",
+		"cross-account grant role \"%s\" trust policy allows \"%s\"; it may allow only sts:AssumeRole",
 		[role_name(role), action],
 	)
 }
@@ -65,7 +65,7 @@ session_violations(resources) := {lib.violation("trust", role, msg) |
 	seconds != null
 	seconds > max_session_seconds
 	msg := sprintf(
-		"cross-account grant role %q allows sessions of %v seconds; at most %v (one hour) is allowed",
+		"cross-account grant role \"%s\" allows sessions of %v seconds; at most %v (one hour) is allowed",
 		[role_name(role), seconds, max_session_seconds],
 	)
 }
