@@ -95,14 +95,18 @@ class QueryService:
         self.catalog = catalog or load_catalog(self.settings.catalog_file)
         self.policy = policy or make_policy_engine(self.settings.policy_engine, self.settings.opa_url)
         self.audit = AuditLog(self.settings.audit_file)
+        # Projects come from the registry (seeded from the catalog on first use).
+        from dataroom.registry import Registry
+
+        self.registry = Registry(self.settings.registry_database_url, self.catalog, self.audit)
         self._s3 = S3Access(self.settings)
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
     # -- step 2: scope -------------------------------------------------------------------------
     def project_for(self, project_id: str) -> Project | None:
-        """The project as the policy sees it (a later registry may override the catalog's)."""
-        return self.catalog.projects.get(project_id)
+        """The project as the policy sees it: the registry's row, read by primary key on every query."""
+        return self.registry.policy_project(project_id)
 
     def policy_input(self, user: str, groups: list[str], project: Project | None, facts: QueryFacts) -> dict[str, Any]:
         proj = None

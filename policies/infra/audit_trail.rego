@@ -14,7 +14,7 @@ records_data_events(trail) if {
 
 validation_violations(resources) := {lib.violation("audit_trail", trail, msg) |
 	some trail in trails(resources)
-	not lib.prop(trail, "enableLogFileValidation")
+	lib.prop(trail, "enableLogFileValidation") != true
 	msg := sprintf("CloudTrail trail \"%s\" does not validate its log files; set enableLogFileValidation so tampering is detectable", [trail.name])
 }
 

@@ -21,7 +21,7 @@ kms_encrypted(resources, bucket) if {
 	some rule in sse_rules(resources, bucket)
 	by_default := rule.applyServerSideEncryptionByDefault
 	by_default.sseAlgorithm in kms_algorithms
-	by_default.kmsMasterKeyId
+	lib.non_empty_string(object.get(by_default, "kmsMasterKeyId", null))
 }
 
 bucket_violations(resources) := {lib.violation("encryption", bucket, msg) |
@@ -35,13 +35,13 @@ bucket_violations(resources) := {lib.violation("encryption", bucket, msg) |
 
 key_violations(resources) := {lib.violation("encryption", key, msg) |
 	some key in lib.of_type(resources, "aws:kms/key:Key")
-	not lib.prop(key, "enableKeyRotation")
+	lib.prop(key, "enableKeyRotation") != true
 	msg := sprintf("KMS key \"%s\" does not rotate; set enableKeyRotation", [key.name])
 }
 
 trail_violations(resources) := {lib.violation("encryption", trail, msg) |
 	some trail in lib.of_type(resources, "aws:cloudtrail/trail:Trail")
-	not lib.prop(trail, "kmsKeyId")
+	not lib.non_empty_string(lib.prop(trail, "kmsKeyId"))
 	msg := sprintf("CloudTrail trail \"%s\" does not encrypt its log files with KMS; set kmsKeyId", [trail.name])
 }
 

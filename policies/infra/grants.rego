@@ -28,7 +28,7 @@ attached_policy_refs(resources, role) := {ref |
 	ref := lib.prop(a, "policyArn")
 } | {ref | some ref in lib.as_list(lib.prop(role, "managedPolicyArns"))} | {ref |
 	ref := lib.prop(role, "permissionsBoundary")
-	ref != null
+	lib.non_empty_string(ref)
 }
 
 in_stack(resources, ref) if {
@@ -93,7 +93,7 @@ resource_violations(resources) := {lib.violation("grants", role, msg) |
 
 boundary_violations(resources) := {lib.violation("grants", role, msg) |
 	some role in lib.grant_roles(resources)
-	not lib.prop(role, "permissionsBoundary")
+	not lib.non_empty_string(lib.prop(role, "permissionsBoundary"))
 	msg := sprintf(
 		"cross-account grant role \"%s\" has no permissions boundary; set one that allows only the read-only actions",
 		[role_name(role)],

@@ -45,6 +45,12 @@ documents(resources) := [{"resource": r, "source": source, "doc": document(prop(
 	prop(r, key) != null
 ]
 
+# A configured reference: a string that is not empty (null, "" and absent are all "not set").
+non_empty_string(x) if {
+	is_string(x)
+	x != ""
+}
+
 actions(statement) := {a | some a in as_list(object.get(statement, "Action", null))}
 
 resources_of(statement) := {x | some x in as_list(object.get(statement, "Resource", null))}

@@ -21,7 +21,7 @@ versioned(resources, bucket) if {
 
 lock_violations(resources) := {lib.violation("object_lock", bucket, msg) |
 	some bucket in buckets(resources)
-	not lib.prop(bucket, "objectLockEnabled")
+	lib.prop(bucket, "objectLockEnabled") != true
 	msg := sprintf(
 		"audit bucket \"%s\" is created without Object Lock; set objectLockEnabled (it cannot be turned on for existing objects later)",
 		[bucket_name(bucket)],

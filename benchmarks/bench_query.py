@@ -1,0 +1,108 @@
+"""Governed vs raw DuckDB on the same Parquet, same machine, same run.
+
+    python benchmarks/bench_query.py [--rows 10000000] [--repeat 5]
+
+Prints, per scan-aggregate query, the median time through the data room pipeline (analysis +
+policy + durable audit + locked session over Arrow datasets) and on raw DuckDB reading the same
+Parquet files with the same thread count, and their ratio; then the fixed overhead of a trivial
+query and the cost of each pipeline step alone. Demo data is generated once under
+``benchmarks/.data`` (10M findings per tenant by default: about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dataroom.analysis import analyse  # noqa: E402
+from dataroom.audit import AuditLog  # noqa: E402
+from dataroom.demo_data import generate  # noqa: E402
+from dataroom.pipeline import Outcome, QueryService  # noqa: E402
+from dataroom.settings import Settings  # noqa: E402
+
+QUERIES = {
+    "severity aggregate": "SELECT severity, count(*) AS n, avg(remediation_days) AS days FROM {findings} GROUP BY severity",
+    "per-CVSS regression": "SELECT round(cvss) AS c, regr_slope(remediation_days, cvss) AS slope, regr_r2(remediation_days, cvss) AS r2 FROM {findings} GROUP BY 1",
+    "filtered count": "SELECT count(*) FROM {findings} WHERE cvss >= 9.0 AND remediation_days > 30",
+    "join reference": "SELECT year(c.published_at) AS y, avg(f.remediation_days) AS days FROM {findings} f JOIN {cve} c USING (cve_id) GROUP BY 1",
+}
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="findings rows per tenant")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--trivial-repeat", type=int, default=500)
+    args = parser.parse_args()
+
+    home = ROOT / "benchmarks" / ".data" / f"rows-{args.rows}"
+    if not (home / "catalog.toml").exists():
+        print(f"generating demo data with {args.rows:,} findings per tenant under {home} ...", flush=True)
+        started = time.perf_counter()
+        generate(home, rows=args.rows, files_per_table=8)
+        print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+    audit_dir = Path(tempfile.mkdtemp(prefix="bench-audit-"))
+    settings = Settings(home=home, audit_path=audit_dir / "audit.jsonl", threads=os.cpu_count() or 2, memory_limit="8GB")
+    svc = QueryService(settings)
+    raw = duckdb.connect(config={"threads": settings.threads, "memory_limit": settings.memory_limit})
+    raw_names = {"findings": f"read_parquet('{home}/data/acme/findings/*.parquet')", "cve": f"read_parquet('{home}/data/reference/cve/*.parquet')"}
+    governed_names = {"findings": "acme.findings", "cve": "reference.cve"}
+
+    print(f"\nscan-aggregate queries over acme.findings ({args.rows:,} rows), median of {args.repeat}, threads={settings.threads}")
+    print(f"{'query':<22} {'raw ms':>9} {'governed ms':>12} {'ratio':>7}")
+    for name, template in QUERIES.items():
+        governed_sql = template.format(**governed_names)
+        raw_sql = template.format(**raw_names)
+
+        def governed() -> None:
+            outcome = svc.run("alice", "remediation-acme", governed_sql)
+            assert outcome.outcome is Outcome.ALLOWED, outcome.summary()
+
+        g = median_ms(governed, args.repeat)
+        r = median_ms(lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
+        print(f"{name:<22} {r:>9.1f} {g:>12.1f} {g / r:>6.2f}x")
+
+    n = args.trivial_repeat
+    trivial = "SELECT 1 AS x"
+    raw_trivial = median_ms(lambda: raw.sql(trivial).to_arrow_table(), n)
+    governed_trivial = median_ms(lambda: svc.run("alice", "remediation-acme", trivial), n)
+    catalog = svc.catalog
+    analysis = median_ms(lambda: analyse("SELECT severity, count(*) FROM acme.findings WHERE cvss > 5 GROUP BY 1", catalog), n)
+    facts = analyse("SELECT severity, count(*) FROM acme.findings WHERE cvss > 5 GROUP BY 1", catalog)
+    policy_input = svc.policy_input("alice", ["data-scientists"], svc.project_for("remediation-acme"), facts)
+    decision = median_ms(lambda: svc.policy.decide(policy_input), n)
+    log = AuditLog(audit_dir / "bench-append.jsonl")
+    record = {"type": "decision", "decision_id": "x", "input": policy_input, "result": {"allow": True, "reasons": []}}
+    append = median_ms(lambda: log.append(record), n)
+    print(f"\ntrivial query ({trivial!r}), median of {n}")
+    print(f"  raw DuckDB                         {raw_trivial:7.3f} ms")
+    print(f"  through the data room              {governed_trivial:7.3f} ms")
+    print(f"  fixed overhead (difference)        {governed_trivial - raw_trivial:7.3f} ms   (goal <= 3 ms)")
+    print(f"  of which: analysis                 {analysis:7.3f} ms")
+    print(f"            policy decision (regopy) {decision:7.3f} ms   (goal <= 0.5 ms)")
+    print(f"            durable audit append     {append:7.3f} ms   (x2 per allowed query: decision + completion)")
+    svc.close()
+
+
+if __name__ == "__main__":
+    main()
