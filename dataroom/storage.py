@@ -80,7 +80,13 @@ class S3Access:
 
 
 def open_dataset(location: str, visible_columns: list[str], s3: S3Access | None) -> ds.Dataset:
-    """An Arrow dataset over ``location`` that exposes only ``visible_columns``."""
+    """An Arrow dataset over ``location`` that exposes only ``visible_columns``.
+
+    Two choices keep DuckDB's scan of it close to its native Parquet reader: string columns that
+    Parquet stores dictionary-encoded are read as Arrow dictionaries (no per-row string copies
+    for low-cardinality columns), and fragments are single row groups, so ``LIMIT 10`` reads one
+    row group rather than whole files.
+    """
     try:
         if location.startswith("s3://"):
             if s3 is None:
@@ -90,9 +96,30 @@ def open_dataset(location: str, visible_columns: list[str], s3: S3Access | None)
             filesystem, path = pafs.LocalFileSystem(), location
         full = ds.dataset(path, format="parquet", filesystem=filesystem)
         wanted = {c.lower() for c in visible_columns}
-        schema = pa.schema([f for f in full.schema if f.name.lower() in wanted])
-        return ds.dataset(path, format="parquet", filesystem=filesystem, schema=schema)
+        fields = [f for f in full.schema if f.name.lower() in wanted]
+        dictionary_columns = _dictionary_encoded_strings(full, fields)
+        file_format = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=dictionary_columns))
+        schema = pa.schema(
+            [pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in dictionary_columns else f for f in fields]
+        )
+        narrowed = ds.dataset(path, format=file_format, filesystem=filesystem, schema=schema)
+        row_groups = [rg for fragment in narrowed.get_fragments() for rg in fragment.split_by_row_group()]
+        return ds.FileSystemDataset(row_groups, schema, file_format, filesystem)
     except StorageError:
         raise
     except Exception as exc:  # pyarrow raises OSError/ArrowInvalid with the path in the message
         raise StorageError(f"cannot open table data at {location}: {exc}") from exc
+
+
+def _dictionary_encoded_strings(dataset: ds.Dataset, fields: list[pa.Field]) -> list[str]:
+    """String columns whose first row group Parquet stores with a dictionary."""
+    fragment = next(iter(dataset.get_fragments()), None)
+    if fragment is None or fragment.metadata.num_row_groups == 0:
+        return []
+    row_group = fragment.metadata.row_group(0)
+    encoded = {
+        row_group.column(i).path_in_schema
+        for i in range(row_group.num_columns)
+        if any("DICTIONARY" in e for e in row_group.column(i).encodings)
+    }
+    return [f.name for f in fields if pa.types.is_string(f.type) and f.name in encoded]

@@ -19,6 +19,8 @@ reasons(req) := (((statements.reasons(req) | project.reasons(req)) | tables.reas
 # METADATA
 # title: Decision
 # description: Allow only when no rule gives a reason to deny.
-decision(req) := {"allow": count(reasons(req)) == 0, "reasons": reasons(req)}
+decision(req) := {"allow": count(denials) == 0, "reasons": denials} if {
+	denials := reasons(req) # computed once: function results are not memoised
+}
 
 main := decision(input)
