@@ -1,0 +1,92 @@
+"""The pipeline's own behaviour: scope, output check, limits, concurrency, record contents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+from dataroom.audit import attempts
+from dataroom.catalog import load_catalog
+from dataroom.pipeline import Outcome, QueryService
+from dataroom.settings import Settings
+
+
+def test_decision_record_is_durable_before_execution_and_completed_after(service) -> None:
+    outcome = service.run("bob", "remediation-acme", "SELECT count(*) AS n FROM acme.findings")
+    decision, completion = [r for r in service.audit.records() if r["decision_id"] == outcome.decision_id]
+    assert decision["type"] == "decision" and completion["type"] == "completion"
+    assert decision["seq"] < completion["seq"]
+    assert decision["result"] == {"allow": True, "reasons": []}
+    assert decision["bundles"]["dataroom/query"]["revision"] == service.policy.revision
+    assert decision["input"]["facts"]["tables"] == ["acme.findings"]
+    assert decision["input"]["user"] == {"name": "bob", "groups": ["data-scientists"]}
+    assert completion["status"] == "executed" and completion["rows"] == 1 and completion["bytes"] > 0
+    assert len(completion["result_digest"]) == 64
+
+
+def test_hub_groups_override_catalog_groups(service) -> None:
+    outcome = service.run("alice", "remediation-acme", "SELECT 1", groups=["data-scientists", "hub-only"])
+    record = next(r for r in service.audit.records() if r["decision_id"] == outcome.decision_id)
+    assert record["input"]["user"]["groups"] == ["data-scientists", "hub-only"]
+
+
+def test_row_cap_refuses_result(dataroom_home: Path) -> None:
+    svc = QueryService(Settings(max_rows=100))
+    try:
+        outcome = svc.run("alice", "remediation-acme", "SELECT cvss FROM acme.findings")
+        completion = list(svc.audit.records())[-1]
+    finally:
+        svc.close()
+    assert outcome.outcome is Outcome.DENIED and outcome.table is None
+    assert [r.code for r in outcome.reasons] == ["row_limit"]
+    assert completion["status"] == "refused"
+
+
+def test_timeout_is_an_error_and_audited(dataroom_home: Path) -> None:
+    svc = QueryService(Settings(query_timeout_s=0.3))
+    try:
+        outcome = svc.run("alice", "remediation-acme", "SELECT count(*) FROM acme.findings a, acme.findings b, acme.findings c")
+        completion = list(svc.audit.records())[-1]
+    finally:
+        svc.close()
+    assert outcome.outcome is Outcome.ERROR and "longer than 0.3 s" in outcome.error
+    assert completion["status"] == "failed" and completion["error_type"] == "QueryTimeout"
+
+
+def test_expired_project_is_denied(dataroom_home: Path) -> None:
+    catalog = load_catalog(dataroom_home / "catalog.toml")
+    expired = catalog.projects["remediation-acme"].model_copy(update={"expires": dt.date.today() - dt.timedelta(days=1)})
+    catalog = catalog.model_copy(update={"projects": {**catalog.projects, "remediation-acme": expired}})
+    svc = QueryService(Settings(), catalog=catalog)
+    try:
+        outcome = svc.run("alice", "remediation-acme", "SELECT 1")
+    finally:
+        svc.close()
+    assert outcome.outcome is Outcome.DENIED and [r.code for r in outcome.reasons] == ["project_expired"]
+
+
+def test_sql_rejected_by_duckdb_is_bad_input(service) -> None:
+    outcome = service.run("alice", "remediation-acme", "SELECT no_such_function(cvss) FROM acme.findings")
+    assert outcome.outcome is Outcome.INVALID and "no_such_function" in outcome.error
+
+
+def test_concurrent_queries_are_all_answered_and_audited(service) -> None:
+    outcomes = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        sql = "SELECT severity, count(*) FROM acme.findings GROUP BY 1" if i % 2 else "SELECT analyst_email FROM acme.findings"
+        o = service.run("alice" if i % 3 else "bob", "remediation-acme", sql)
+        with lock:
+            outcomes.append(o)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(o.outcome.value for o in outcomes) == ["allowed"] * 12 + ["denied"] * 12
+    rows = {a["decision_id"]: a for a in attempts(service.audit.records())}
+    assert all(o.decision_id in rows for o in outcomes)
+    assert service.audit.verify().ok
