@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 GENESIS_HASH = "0" * 64
+HEAD_WIDTH = 128  # the head record is padded to a fixed width so it can be overwritten in place
 
 
 def canonical_json(value: Any) -> str:
@@ -67,6 +68,7 @@ class AuditLog:
         self.head_path = path.with_name(path.name + ".head")
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._head_fd: int | None = None
         self._tail: tuple[int, int, str] | None = None  # (file size, last seq, last hash) we wrote
 
     def _open(self) -> int:
@@ -76,9 +78,10 @@ class AuditLog:
         return self._fd
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._head_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._head_fd = None
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Chain, write and fsync one record; returns it with ``seq``, ``prev_hash`` and ``hash``."""
@@ -103,9 +106,10 @@ class AuditLog:
         return chained
 
     def _write_head(self, seq: int, digest: str) -> None:
-        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
-        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
-        os.replace(tmp, self.head_path)
+        """Overwrite the fixed-width head record in place (one small write, no rename)."""
+        if self._head_fd is None:
+            self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o640)
+        os.pwrite(self._head_fd, json.dumps({"seq": seq, "hash": digest}).ljust(HEAD_WIDTH).encode(), 0)
 
     @staticmethod
     def _read_last(fd: int, size: int) -> tuple[int, str]:

@@ -9,8 +9,11 @@ on its own cursor with a wall-clock timeout (interrupt) and a row cap.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -26,6 +29,46 @@ class QueryTimeout(RuntimeError):
 
 class ResultTooLarge(RuntimeError):
     """The result has more rows than the limit allows."""
+
+
+class Watchdog:
+    """One background thread that fires query timeouts (cheaper than a timer thread per query)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._deadlines: list[tuple[float, int, Callable[[], None]]] = []
+        self._counter = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, action: Callable[[], None]) -> tuple[float, int, Callable[[], None]]:
+        entry = (time.monotonic() + seconds, next(self._counter), action)
+        with self._cond:
+            heapq.heappush(self._deadlines, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dataroom-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def disarm(self, entry: tuple[float, int, Callable[[], None]]) -> None:
+        with self._cond:
+            try:
+                self._deadlines.remove(entry)
+                heapq.heapify(self._deadlines)
+            except ValueError:
+                pass  # already fired
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._deadlines or self._deadlines[0][0] > time.monotonic():
+                    timeout = self._deadlines[0][0] - time.monotonic() if self._deadlines else None
+                    self._cond.wait(timeout)
+                _, _, action = heapq.heappop(self._deadlines)
+            action()
+
+
+WATCHDOG = Watchdog()
 
 
 @dataclass(frozen=True)
@@ -120,8 +163,7 @@ class Session:
             timed_out.set()
             cursor.interrupt()
 
-        timer = threading.Timer(timeout_s, interrupt)
-        timer.start()
+        deadline = WATCHDOG.arm(timeout_s, interrupt)
         try:
             reader = cursor.sql(sql).to_arrow_reader(batch_size=65_536)
             batches, rows = [], 0
@@ -136,7 +178,7 @@ class Session:
                 raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
             raise
         finally:
-            timer.cancel()
+            WATCHDOG.disarm(deadline)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor; registered Arrow sources are per connection, so register them once here."""
