@@ -210,6 +210,10 @@ def _check_name(key: str, value: str) -> None:
         raise InfraConfigError(f"{key}: {value!r} is not a valid IAM name")
 
 
+def _int_or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _prefixes(raw: Any) -> tuple[ParquetPrefix, ...]:
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         raise InfraConfigError("parquetPrefixes must be a list of {bucket, prefix} objects")
@@ -251,7 +255,7 @@ def load_stack_config() -> StackConfig:
             region=region,
             account=_account(cfg.require_object("account")),
             production_account_id=str(cfg.require("productionAccountId")),
-            audit_retention_days=cfg.get_int("auditRetentionDays") or 365,
+            audit_retention_days=_int_or(cfg.get_int("auditRetentionDays"), 365),
             vpc_cidr=cfg.get("vpcCidr") or "10.42.0.0/16",
             availability_zones=tuple(cfg.get_object("availabilityZones") or ()),
             production_region=cfg.get("productionRegion") or "",

@@ -26,7 +26,7 @@ MOCK_MEMBER_ACCOUNT_ID = "210987654321"
 
 @dataclass(frozen=True)
 class RecordedResource:
-    """One resource registration: its Pulumi type, logical name, mocked id/ARN and input properties."""
+    """One resource registration: its Pulumi type, logical name, mocked id/ARN, inputs and provider reference."""
 
     type: str
     name: str
@@ -34,6 +34,7 @@ class RecordedResource:
     arn: str
     custom: bool
     props: dict[str, Any]
+    provider: str = ""
 
     def to_policy_input(self) -> dict[str, Any]:
         """The JSON shape the infra policies read (``policies/infra``)."""
@@ -103,51 +104,57 @@ class RecordingMocks(Mocks):
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         props = _plain(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            accounts = _as_list(props.get("allowedAccountIds"))
+            self._provider_scope[args.name] = (
+                accounts[0] if accounts else MOCK_ACCOUNT_ID,
+                str(props.get("region") or "us-east-1"),
+            )
+        resource_id, arn = self._identity(args, props)
+        state = {**props, "arn": arn}
+        state.setdefault("name", str(props.get("name") or args.name))
+        if args.typ == "aws:s3/bucket:Bucket":
+            state["bucket"] = resource_id
+        if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            state["prefixListId"] = f"pl-{args.name}"
+        self.resources.append(
+            RecordedResource(
+                type=args.typ,
+                name=args.name,
+                id=resource_id,
+                arn=arn,
+                custom=bool(args.custom),
+                props=props,
+                provider=args.provider or "",
+            )
+        )
+        return resource_id, state
+
+    def _identity(self, args: MockResourceArgs, props: dict[str, Any]) -> tuple[str, str]:
+        """The id and ARN AWS would give the resource (ids are what other resources reference)."""
         account, region = self._scope(args.provider)
         name = str(props.get("name") or args.name)
         service, _, kind = args.typ.partition(":")[2].partition("/")
         kind = kind.split(":")[-1]
-        state = dict(props)
-        if args.typ.startswith("pulumi:providers:"):
-            accounts = _as_list(props.get("allowedAccountIds"))
-            scope = (accounts[0] if accounts else MOCK_ACCOUNT_ID, str(props.get("region") or region))
-            resource_id = f"{args.name}-provider-id"
-            self._provider_scope[args.name] = scope
-            arn = ""
-        elif args.typ == "aws:organizations/account:Account":
-            resource_id = MOCK_MEMBER_ACCOUNT_ID
-            arn = f"arn:aws:organizations::{account}:account/o-mock/{resource_id}"
-        elif args.typ == "aws:s3/bucket:Bucket":
-            resource_id = str(props.get("bucket") or args.name)
-            arn = f"arn:aws:s3:::{resource_id}"
-            state["bucket"] = resource_id
-        elif service == "iam":
-            resource_id = name
+        if not args.custom or args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-id", ""
+        if args.typ == "aws:organizations/account:Account":
+            return MOCK_MEMBER_ACCOUNT_ID, f"arn:aws:organizations::{account}:account/o-mock/{MOCK_MEMBER_ACCOUNT_ID}"
+        if args.typ == "aws:s3/bucket:Bucket":
+            bucket = str(props.get("bucket") or args.name)
+            return bucket, f"arn:aws:s3:::{bucket}"
+        if service == "iam":
             path = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile"}.get(kind)
             arn = f"arn:aws:iam::{account}:{path}/{name}" if path else ""
-            if kind == "Policy":
-                resource_id = arn
-        elif args.typ == "aws:kms/key:Key":
-            resource_id = f"{args.name}-0000-mock"
-            arn = f"arn:aws:kms:{region}:{account}:key/{resource_id}"
-        elif args.typ == "aws:cloudtrail/trail:Trail":
-            resource_id = name
-            arn = f"arn:aws:cloudtrail:{region}:{account}:trail/{name}"
-        elif not args.custom:
-            resource_id, arn = f"{args.name}-id", ""
-        else:
-            resource_id = f"{args.name}-id"
-            arn = f"arn:aws:{service}:{region}:{account}:{re.sub(r'(?<!^)(?=[A-Z])', '-', kind).lower()}/{resource_id}"
-        if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
-            state["prefixListId"] = f"pl-{args.name}"
-        state.setdefault("name", name)
-        state["arn"] = arn
-        self.resources.append(
-            RecordedResource(
-                type=args.typ, name=args.name, id=resource_id, arn=arn, custom=bool(args.custom), props=props
-            )
-        )
-        return resource_id, state
+            return (arn if kind == "Policy" else name), arn
+        if args.typ == "aws:kms/key:Key":
+            key_id = f"{args.name}-0000-mock"
+            return key_id, f"arn:aws:kms:{region}:{account}:key/{key_id}"
+        if args.typ == "aws:cloudtrail/trail:Trail":
+            return name, f"arn:aws:cloudtrail:{region}:{account}:trail/{name}"
+        resource_id = f"{args.name}-id"
+        kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+        return resource_id, f"arn:aws:{service}:{region}:{account}:{kebab}/{resource_id}"
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         """The programs make no provider calls; answer any with an empty result."""

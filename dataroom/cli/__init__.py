@@ -6,6 +6,7 @@ import click
 
 from dataroom.cli.audit import audit
 from dataroom.cli.catalog import demo_data, projects, tables
+from dataroom.cli.infra import infra
 from dataroom.cli.policy import policy
 from dataroom.cli.query import query
 
@@ -15,5 +16,5 @@ def main() -> None:
     """Secured data room: governed, audited queries over production Parquet."""
 
 
-for command in (query, audit, demo_data, tables, projects, policy):
+for command in (query, audit, demo_data, tables, projects, policy, infra):
     main.add_command(command)

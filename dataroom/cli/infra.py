@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from dataroom.infra_check import InfraCheckError, InfraCheckResult, check_stack
 from infra.stack_files import INFRA_DIR, stack_names
+
+if TYPE_CHECKING:
+    from dataroom.infra_check import InfraCheckResult
 
 EXIT_VIOLATIONS = 3
 """Exit status when a stack breaks an infra policy (0: all stacks pass)."""
@@ -51,12 +54,16 @@ def check(ctx: click.Context, stacks: tuple[str, ...], infra_dir: Path, as_json:
     Exit status: 0 when every stack passes, 3 when any breaks a policy, 1 when a stack
     cannot be built (the message names the config key to fix).
     """
+    # Imported here: Pulumi and the AWS SDK types take a moment to load; other commands need neither.
+    from dataroom.infra_check import InfraCheckError, check_stack
+    from dataroom.rego import PolicyError
+
     names = list(stacks) or stack_names(infra_dir)
     if not names:
         raise click.ClickException(f"no Pulumi.<stack>.yaml files in {infra_dir}")
     try:
         results = [check_stack(name, infra_dir) for name in names]
-    except InfraCheckError as exc:
+    except (InfraCheckError, PolicyError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))

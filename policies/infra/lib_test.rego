@@ -3,11 +3,11 @@ package dataroom.infra.lib_test
 import data.dataroom.infra.lib
 import rego.v1
 
-fixture_role(name, trust_doc) := {"type": "aws:iam/role:Role", "name": name, "id": name, "arn": "", "props": {"name": name, "assumeRolePolicy": json.marshal(trust_doc)}}
+lib_fixture_role(name, trust_doc) := {"type": "aws:iam/role:Role", "name": name, "id": name, "arn": "", "props": {"name": name, "assumeRolePolicy": json.marshal(trust_doc)}}
 
-fixture_broker_trust := {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:role/broker"}, "Action": "sts:AssumeRole"}]}
+lib_fixture_broker_trust := {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:role/broker"}, "Action": "sts:AssumeRole"}]}
 
-fixture_service_trust := {"Statement": {"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}}
+lib_fixture_service_trust := {"Statement": {"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}}
 
 test_document_reads_json_strings_and_objects if {
 	lib.document("{\"a\": 1}") == {"a": 1}
@@ -15,20 +15,20 @@ test_document_reads_json_strings_and_objects if {
 }
 
 test_statements_normalises_a_single_statement if {
-	lib.statements(fixture_service_trust) == [fixture_service_trust.Statement]
-	count(lib.statements(fixture_broker_trust)) == 1
+	lib.statements(lib_fixture_service_trust) == [lib_fixture_service_trust.Statement]
+	count(lib.statements(lib_fixture_broker_trust)) == 1
 }
 
 test_principals_star_and_objects if {
 	anyone := {"kind": "AWS", "value": "*"}
 	ec2 := {"kind": "Service", "value": "ec2.amazonaws.com"}
 	lib.principals({"Principal": "*"}) == {anyone}
-	lib.principals(fixture_service_trust.Statement) == {ec2}
+	lib.principals(lib_fixture_service_trust.Statement) == {ec2}
 	lib.principals({"Effect": "Allow"}) == set()
 }
 
 test_grant_roles_are_roles_trusting_aws_principals if {
-	resources := [fixture_role("grant", fixture_broker_trust), fixture_role("service", fixture_service_trust)]
+	resources := [lib_fixture_role("grant", lib_fixture_broker_trust), lib_fixture_role("service", lib_fixture_service_trust)]
 	[r.name | some r in lib.grant_roles(resources)] == ["grant"]
 }
 

@@ -14,21 +14,21 @@ email := {"table": "acme.findings", "column": "analyst_email", "classification":
 
 ip := {"table": "acme.findings", "column": "asset_ip", "classification": "quasi_identifier", "tenant": "acme", "clause": "select"}
 
-req(cols, classes) := {
+columns_req(cols, classes) := {
 	"project": {"id": "p1", "visible_classes": classes},
 	"facts": {"columns": cols, "unresolved_columns": []},
 }
 
 test_allow_public_and_internal if {
-	columns.reasons(req([cvss, days], ["public", "internal"])) == set()
+	columns.reasons(columns_req([cvss, days], ["public", "internal"])) == set()
 }
 
 test_deny_pii if {
-	columns.reasons(req([email], ["public", "internal", "quasi_identifier"])) == {{"code": "pii_column", "message": "column acme.findings.analyst_email is PII (referenced in select): leave it out of the query"}}
+	columns.reasons(columns_req([email], ["public", "internal", "quasi_identifier"])) == {{"code": "pii_column", "message": "column acme.findings.analyst_email is PII (referenced in select): leave it out of the query"}}
 }
 
 test_deny_quasi_identifier_when_not_visible if {
-	reasons := columns.reasons(req([ip], ["public", "internal"]))
+	reasons := columns.reasons(columns_req([ip], ["public", "internal"]))
 	reasons == {{"code": "column_class_not_allowed", "message": "column acme.findings.asset_ip is quasi_identifier, which project p1 may not see (referenced in select)"}}
 }
 

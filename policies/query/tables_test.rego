@@ -4,27 +4,27 @@ import rego.v1
 
 import data.dataroom.query.tables
 
-req(facts) := {
+tables_req(facts) := {
 	"project": {"id": "p1", "tables": ["acme.findings", "reference.cve"]},
 	"facts": object.union({"tables": [], "unknown_tables": [], "file_reads": [], "table_functions": []}, facts),
 }
 
 test_allow_project_tables if {
-	tables.reasons(req({"tables": ["acme.findings", "reference.cve"]})) == set()
+	tables.reasons(tables_req({"tables": ["acme.findings", "reference.cve"]})) == set()
 }
 
 test_deny_other_tenant_table if {
-	tables.reasons(req({"tables": ["globex.findings"]})) == {{"code": "table_not_in_project", "message": "table globex.findings is not part of project p1"}}
+	tables.reasons(tables_req({"tables": ["globex.findings"]})) == {{"code": "table_not_in_project", "message": "table globex.findings is not part of project p1"}}
 }
 
 test_deny_file_read if {
-	{r.code | some r in tables.reasons(req({"file_reads": ["/etc/passwd"]}))} == {"file_read"}
+	{r.code | some r in tables.reasons(tables_req({"file_reads": ["/etc/passwd"]}))} == {"file_read"}
 }
 
 test_deny_table_function if {
-	tables.reasons(req({"table_functions": ["read_parquet"]})) == {{"code": "table_function", "message": "table function read_parquet() is not allowed: query catalog tables"}}
+	tables.reasons(tables_req({"table_functions": ["read_parquet"]})) == {{"code": "table_function", "message": "table function read_parquet() is not allowed: query catalog tables"}}
 }
 
 test_deny_unknown_table if {
-	{r.code | some r in tables.reasons(req({"unknown_tables": ["information_schema.columns"]}))} == {"unknown_table"}
+	{r.code | some r in tables.reasons(tables_req({"unknown_tables": ["information_schema.columns"]}))} == {"unknown_table"}
 }
