@@ -142,7 +142,7 @@ class QueryService:
         if known_user is None:
             invalid.append(Reason("unknown_user", f"user {user!r} is not in the catalog"))
         if project is None:
-            invalid.append(Reason("unknown_project", f"project {project_id!r} does not exist (see `dataroom projects`)"))
+            invalid.append(Reason("unknown_project", f"project {project_id!r} does not exist (see `dataroom project list`)"))
         decision: Decision | None = None
         error = None
         if invalid:

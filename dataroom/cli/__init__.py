@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+from dataroom.cli.alerts import alerts
 from dataroom.cli.audit import audit
-from dataroom.cli.catalog import demo_data, projects, tables
+from dataroom.cli.catalog import demo_data, tables
+from dataroom.cli.hypothesis import hypothesis
 from dataroom.cli.infra import infra
 from dataroom.cli.policy import policy
+from dataroom.cli.project import project
 from dataroom.cli.query import query
 
 
@@ -16,5 +19,5 @@ def main() -> None:
     """Secured data room: governed, audited queries over production Parquet."""
 
 
-for command in (query, audit, demo_data, tables, projects, policy, infra):
+for command in (query, tables, audit, project, hypothesis, alerts, demo_data, policy, infra):
     main.add_command(command)

@@ -1,4 +1,4 @@
-"""``dataroom demo-data``, ``dataroom tables`` and ``dataroom projects``: the catalog side."""
+"""``dataroom demo-data`` and ``dataroom tables``: the catalog side (projects: ``dataroom project``)."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def demo_data(rows: int, if_missing: bool) -> None:
 @click.option("--project", "-p", required=True, help="Show what this project may see.")
 def tables(project: str) -> None:
     """List a project's tables with each column's classification and visibility."""
+    from dataroom.cli.project import open_registry
+
     catalog = _catalog()
-    proj = catalog.projects.get(project)
+    proj = open_registry().policy_project(project)
     if proj is None:
-        raise click.UsageError(f"project {project!r} does not exist; known: {', '.join(catalog.projects)}")
+        raise click.UsageError(f"project {project!r} does not exist (see `dataroom project list`)")
     for table in catalog.project_tables(proj):
         click.echo(f"{table.name}  (tenant: {table.tenant or 'shared reference'})")
         visible = set(visible_columns(table, proj))
@@ -46,14 +48,3 @@ def tables(project: str) -> None:
         for column, cls in table.columns.items():
             mark = "visible" if column in visible else f"withheld: {withheld[column]}"
             click.echo(f"    {column:<20} {cls.value:<17} {mark}")
-
-
-@click.command()
-def projects() -> None:
-    """List projects: members, tenants, tables, expiry."""
-    for p in _catalog().projects.values():
-        click.echo(
-            f"{p.id}: members={','.join(p.members)} tenants={','.join(p.tenants)} "
-            f"multi_tenant={str(p.multi_tenant).lower()} expires={p.expires} status={p.status}"
-        )
-        click.echo(f"    tables: {', '.join(p.tables)}")

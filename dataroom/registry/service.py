@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +35,12 @@ from dataroom.audit import AuditLog, utc_now
 from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
 from dataroom.registry.models import Base, HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
+
+_PROJECTS = ProjectRow.__table__
+_POLICY_SELECT = select(
+    _PROJECTS.c.id, _PROJECTS.c.description, _PROJECTS.c.members, _PROJECTS.c.tenants, _PROJECTS.c.tables,
+    _PROJECTS.c.multi_tenant, _PROJECTS.c.column_classes, _PROJECTS.c.expires, _PROJECTS.c.status,
+).where(_PROJECTS.c.id == bindparam("project_id"))
 
 SECURITY_GROUP = "security"
 SEED_ACTOR = "system:catalog-seed"
@@ -287,22 +293,22 @@ class Registry:
 
     # -- the query path --------------------------------------------------------------------------
     def policy_project(self, project_id: str) -> Project | None:
-        """The project as the query policy sees it: one primary-key read, no caching."""
-        with self._session() as db:
-            row = db.get(ProjectRow, project_id)
-            if row is None:
-                return None
-            return Project(
-                id=row.id,
-                description=row.description,
-                members=list(row.members),
-                tenants=list(row.tenants),
-                tables=list(row.tables),
-                multi_tenant=row.multi_tenant,
-                column_classes=[Classification(c) for c in row.column_classes],
-                expires=row.expires,
-                status=row.status,
-            )
+        """The project as the query policy sees it: one primary-key read (Core, ~50 µs on SQLite), no caching."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_POLICY_SELECT, {"project_id": project_id}).mappings().first()
+        if row is None:
+            return None
+        return Project(
+            id=row["id"],
+            description=row["description"],
+            members=list(row["members"]),
+            tenants=list(row["tenants"]),
+            tables=list(row["tables"]),
+            multi_tenant=row["multi_tenant"],
+            column_classes=[Classification(c) for c in row["column_classes"]],
+            expires=row["expires"],
+            status=row["status"],
+        )
 
     # -- projects --------------------------------------------------------------------------------
     def propose(

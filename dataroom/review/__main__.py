@@ -1,0 +1,3 @@
+from dataroom.review.server import main
+
+main()

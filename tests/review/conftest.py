@@ -1,0 +1,148 @@
+"""Fixtures for the registry, hypotheses, evidence, alerts and review UI tests."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+from click.testing import CliRunner
+
+from dataroom.pipeline import QueryService
+from dataroom.registry import Registry, dispose_engines
+from dataroom.settings import Settings
+
+# Extra catalog users: a second security reviewer and a second scientist, so that segregation of
+# duties can be exercised with someone who *is* allowed to approve.
+EXTRA_USERS = {
+    "sasha": {"groups": ["security"], "email": "sasha@dataroom.example"},
+    "carol": {"groups": ["data-scientists"], "email": "carol@dataroom.example"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _close_registry_engines():
+    yield
+    dispose_engines()
+
+
+@pytest.fixture
+def home(dataroom_home: Path) -> Path:
+    """The demo home with two extra catalog users (sasha: security, carol: data-scientists)."""
+    catalog_file = dataroom_home / "catalog.toml"
+    data = tomllib.loads(catalog_file.read_text())
+    data["users"].update(EXTRA_USERS)
+    catalog_file.write_text(tomli_w.dumps(data))
+    return dataroom_home
+
+
+@pytest.fixture
+def svc(home: Path):
+    service = QueryService(Settings())
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def registry(svc: QueryService) -> Registry:
+    return svc.registry
+
+
+@pytest.fixture
+def invoke(home: Path):
+    """Run a click command in-process; returns the click Result."""
+    runner = CliRunner()
+
+    def run(command, *args: str):
+        return runner.invoke(command, list(args), catch_exceptions=False)
+
+    return run
+
+
+# -- a real JupyterHub with the review service, shared by the test_review_* modules ---------------
+import os  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import requests  # noqa: E402
+
+REVIEW_PASSWORD = "review-demo-password-for-tests"
+
+
+@dataclass
+class ReviewRoom:
+    hub: object
+    home: Path
+    hub_url: str
+    review_url: str  # through the Hub's proxy, as a browser sees it
+    log_path: Path
+    password: str = REVIEW_PASSWORD
+
+    def login(self, name: str):
+        from dataroom.hub.rest import HubUser
+
+        return HubUser.login(self.hub_url, name, self.password)
+
+    def log_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="package")
+def review_room(demo_template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """JupyterHub + proxy + broker + the review service, started with the hub's own launcher
+    (dataroom.hub.launcher.DataRoomHub) and its extension point for extra services and roles.
+
+    Roles: the security group may reach the review service (review_role, as in production);
+    carol additionally holds the access scope, so that the service's *own* group check is
+    exercised too (she is not in the security group and must still get 403).
+    """
+    from dataroom.hub.config import HubOptions
+    from dataroom.hub.launcher import DataRoomHub, find_proxy, free_port
+    from dataroom.review.service import review_role, review_service
+
+    proxy = find_proxy()
+    if proxy is None:
+        pytest.fail("configurable-http-proxy is not installed: run `npm install` (make setup)")
+    tmp = tmp_path_factory.mktemp("review-hub")
+    home = tmp / "home"
+    shutil.copytree(demo_template, home)
+    catalog_file = home / "catalog.toml"
+    data = tomllib.loads(catalog_file.read_text())
+    data["users"].update(EXTRA_USERS)
+    catalog_file.write_text(tomli_w.dumps(data))
+    state = tmp / "hub-state"
+    options = HubOptions(
+        state_dir=state,
+        home=home,
+        demo_password=REVIEW_PASSWORD,
+        port=free_port(),
+        hub_port=free_port(),
+        proxy_api_port=free_port(),
+        broker_port=free_port(),
+        proxy_command=[proxy],
+    )
+    review_port = free_port()
+    service = review_service(home, review_port, pid_dir=options.pid_dir, cwd=state, scan_interval=0)
+    roles = [review_role(), {"name": "review-access-carol", "scopes": ["access:services!service=review"], "users": ["carol"]}]
+    log_path = tmp / "hub.log"
+    env = {**os.environ, "PATH": f"{Path(proxy).parent}{os.pathsep}{os.environ.get('PATH', '')}", "DATAROOM_HOME": str(home)}
+    with log_path.open("wb") as log:
+        hub = DataRoomHub(options, extra_services=[service], extra_roles=roles, env=env, log=log)
+        hub.start()
+        try:
+            health = f"http://127.0.0.1:{review_port}/services/review/health"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(health, timeout=2).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail("review service did not answer:\n" + log_path.read_text(errors="replace")[-4000:])
+                time.sleep(0.2)
+            yield ReviewRoom(hub, home, options.hub_url, f"{options.hub_url}/services/review/", log_path)
+        finally:
+            hub.stop()
