@@ -13,7 +13,8 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -29,6 +30,39 @@ class QueryTimeout(RuntimeError):
 
 class ResultTooLarge(RuntimeError):
     """The result has more rows than the limit allows."""
+
+
+class QueryCancelled(RuntimeError):
+    """The caller cancelled the query (the broker does when its client disconnects)."""
+
+
+class Cancellation:
+    """Lets another thread stop one query: before it executes, or while it runs (DuckDB interrupt)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._interrupt: Callable[[], None] | None = None
+        self.requested = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.requested = True
+            interrupt = self._interrupt
+        if interrupt is not None:
+            interrupt()
+
+    @contextmanager
+    def running(self, interrupt: Callable[[], None]) -> Iterator[None]:
+        """While the body runs, :meth:`cancel` calls ``interrupt``; a cancel that came first stops it at once."""
+        with self._lock:
+            if self.requested:
+                raise QueryCancelled("the query was cancelled before it ran")
+            self._interrupt = interrupt
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._interrupt = None
 
 
 class Watchdog:
@@ -106,6 +140,7 @@ class QueryResult:
     table: pa.Table
     duration_ms: float
     withheld: list[WithheldColumn] = field(default_factory=list)
+    ipc: pa.Buffer | None = None  # the result as one Arrow IPC stream: hashed for the audit, sent by the broker
 
     @property
     def rows(self) -> int:
@@ -154,8 +189,11 @@ class Session:
         self._con.execute("SET lock_configuration = true")
         self._local = threading.local()
 
-    def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> pa.Table:
-        """Run one (already decided) statement; raises :class:`QueryTimeout` / :class:`ResultTooLarge`."""
+    def execute(self, sql: str, *, max_rows: int, timeout_s: float, cancellation: Cancellation | None = None) -> pa.Table:
+        """Run one (already decided) statement.
+
+        Raises :class:`QueryTimeout`, :class:`ResultTooLarge` or :class:`QueryCancelled`.
+        """
         cursor = self._cursor()
         timed_out = threading.Event()
 
@@ -163,19 +201,23 @@ class Session:
             timed_out.set()
             cursor.interrupt()
 
+        cancellation = cancellation or Cancellation()
         deadline = WATCHDOG.arm(timeout_s, interrupt)
         try:
-            reader = cursor.sql(sql).to_arrow_reader(batch_size=65_536)
-            batches, rows = [], 0
-            for batch in reader:
-                rows += batch.num_rows
-                if rows > max_rows:
-                    raise ResultTooLarge(f"the result has more than {max_rows} rows: aggregate, filter or add a LIMIT")
-                batches.append(batch)
-            return pa.Table.from_batches(batches, schema=reader.schema)
+            with cancellation.running(cursor.interrupt):
+                reader = cursor.sql(sql).to_arrow_reader(batch_size=65_536)
+                batches, rows = [], 0
+                for batch in reader:
+                    rows += batch.num_rows
+                    if rows > max_rows:
+                        raise ResultTooLarge(f"the result has more than {max_rows} rows: aggregate, filter or add a LIMIT")
+                    batches.append(batch)
+                return pa.Table.from_batches(batches, schema=reader.schema)
         except duckdb.InterruptException as exc:
             if timed_out.is_set():
                 raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped") from exc
+            if cancellation.requested:
+                raise QueryCancelled("the query was cancelled while it ran") from exc
             raise
         finally:
             WATCHDOG.disarm(deadline)
@@ -189,9 +231,6 @@ class Session:
                 cursor.register(source, dataset)
             self._local.cursor = cursor
         return cursor
-
-    def interrupt_all(self) -> None:
-        self._con.interrupt()
 
     def close(self) -> None:
         self._con.close()

@@ -20,7 +20,7 @@ import pyarrow as pa
 from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, new_decision_id, utc_now
 from dataroom.catalog import Catalog, Project, load_catalog
-from dataroom.engine import QueryResult, ResultTooLarge, Session, withheld_columns
+from dataroom.engine import Cancellation, QueryResult, ResultTooLarge, Session, withheld_columns
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.settings import Settings
 from dataroom.storage import S3Access
@@ -79,12 +79,20 @@ class QueryOutcome:
         }
 
 
-def result_digest(table: pa.Table) -> str:
-    """SHA-256 over the result's Arrow IPC bytes, so an auditor can match a result to its record."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+def arrow_ipc_stream(table: pa.Table) -> pa.Buffer:
+    """The result as one Arrow IPC stream (schema, record batches, end-of-stream).
+
+    Sized first (a mock stream only counts bytes), then written once into a buffer of exactly
+    that size: no regrowth copies. The audit hashes these bytes and the broker sends them, so a
+    client can match what it received to its audit record.
+    """
+    mock = pa.MockOutputStream()
+    with pa.ipc.new_stream(mock, table.schema) as writer:
         writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()
+    buffer = pa.allocate_buffer(mock.size())
+    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
+        writer.write_table(table)
+    return buffer
 
 
 class QueryService:
@@ -129,7 +137,15 @@ class QueryService:
         }
 
     # -- the pipeline ---------------------------------------------------------------------------
-    def run(self, user: str, project_id: str, sql: str, groups: list[str] | None = None, client: str = "cli") -> QueryOutcome:
+    def run(
+        self,
+        user: str,
+        project_id: str,
+        sql: str,
+        groups: list[str] | None = None,
+        client: str = "cli",
+        cancellation: Cancellation | None = None,
+    ) -> QueryOutcome:
         decision_id = new_decision_id()
         known_user = self.catalog.users.get(user)
         if groups is None:
@@ -182,13 +198,21 @@ class QueryService:
         started = time.perf_counter()
         try:  # step 6 and 7 (row cap inside execute)
             session = self.session(user, project)
-            table = session.execute(sql, max_rows=self.settings.max_rows, timeout_s=self.settings.query_timeout_s)
+            table = session.execute(
+                sql, max_rows=self.settings.max_rows, timeout_s=self.settings.query_timeout_s, cancellation=cancellation
+            )
             withheld = []
             if facts.stars:
                 star_tables = set(facts.tables)
                 withheld = [w for t in self.catalog.project_tables(project) if t.name in star_tables for w in withheld_columns(t, project)]
-            result.result = QueryResult(table, (time.perf_counter() - started) * 1000, withheld)
-            completion = {"status": "executed", "rows": table.num_rows, "bytes": table.nbytes, "result_digest": result_digest(table)}
+            ipc = arrow_ipc_stream(table)
+            result.result = QueryResult(table, (time.perf_counter() - started) * 1000, withheld, ipc)
+            completion = {
+                "status": "executed",
+                "rows": table.num_rows,
+                "bytes": table.nbytes,
+                "result_digest": hashlib.sha256(memoryview(ipc)).hexdigest(),
+            }
         except ResultTooLarge as exc:  # step 7, the output check: refused, nothing returned
             result.outcome, result.reasons = Outcome.DENIED, [Reason("row_limit", str(exc))]
             completion = {"status": "refused", "error": str(exc), "error_type": type(exc).__name__}

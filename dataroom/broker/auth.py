@@ -51,7 +51,7 @@ class BrokerAuth:
 
             # api_url and api_token come from JUPYTERHUB_API_URL / JUPYTERHUB_API_TOKEN, which
             # the Hub sets for a managed service.
-            hub_auth = HubAuth(cache_max_age=AUTH_CACHE_S)
+            hub_auth = HubAuth(cache_max_age=AUTH_CACHE_S, allow_token_in_url=False)  # header only
         self.hub_auth = hub_auth
         self.service_name = service_name
         self.required_scopes = {f"access:services!service={service_name}"}

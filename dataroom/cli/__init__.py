@@ -12,6 +12,7 @@ from dataroom.cli.infra import infra
 from dataroom.cli.policy import policy
 from dataroom.cli.project import project
 from dataroom.cli.query import query
+from dataroom.cli.up import up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +20,5 @@ def main() -> None:
     """Secured data room: governed, audited queries over production Parquet."""
 
 
-for command in (query, tables, audit, project, hypothesis, alerts, demo_data, policy, infra):
+for command in (up, query, tables, audit, project, hypothesis, alerts, demo_data, policy, infra):
     main.add_command(command)

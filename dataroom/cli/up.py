@@ -37,6 +37,7 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
     from dataroom.catalog import CatalogError, load_catalog
     from dataroom.hub.config import HubOptions, default_notebooks_dir
     from dataroom.hub.launcher import DataRoomHub, HubStartError, demo_password, find_proxy, install_proxy, python_has_jupyterhub
+    from dataroom.review.service import review_role, review_service
 
     settings = Settings()
     home = settings.home.expanduser().resolve()
@@ -70,7 +71,8 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         notebooks_dir=notebooks or default_notebooks_dir(),
         log_level=log_level,
     )
-    hub = DataRoomHub(options, catalog)
+    review = review_service(home, _port(None), pid_dir=options.pid_dir, cwd=options.state_dir, log_level=log_level)
+    hub = DataRoomHub(options, catalog, extra_services=[review], extra_roles=[review_role()])
 
     def terminate(signum, frame):  # SIGTERM behaves like Ctrl-C; SIGINT even when started with it ignored
         raise KeyboardInterrupt
@@ -89,6 +91,7 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
             f"  Log in as one of: {', '.join(users)}\n"
             f"  Shared password:  {options.demo_password}\n"
             f"  Broker (API):     {hub.broker_url}  (OpenAPI: {hub.broker_url}openapi.json)\n"
+            f"  Security review:  {options.hub_url.rstrip('/')}/services/{review['name']}/  (security group only)\n"
             f"  Audit log:        {settings.audit_file}\n"
             "  In a notebook:    import dataroom; room = dataroom.connect(project=\"remediation-acme\")\n"
             "  Press Ctrl-C to stop everything.\n",
@@ -106,6 +109,3 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
             signal.signal(sig, handler)
     click.echo("stopped.")
 
-
-if __name__ == "__main__":  # python -m dataroom.cli.up (until `up` is registered in the CLI group)
-    up(prog_name="dataroom up")

@@ -1,4 +1,4 @@
-"""Registering a hypothesis over HTTP, as the notebook client will: the broker route in dataroom.review.broker_api.
+"""Registering a hypothesis over HTTP, as the notebook client will: the broker route in dataroom.broker.hypotheses.
 
 The broker application (dataroom.broker.app.make_app) runs in-process with the hypothesis route
 mounted, authenticating callers against the real JupyterHub of ``review_room`` with their real
@@ -41,7 +41,7 @@ def broker_with_hypotheses(review_room):
     from dataroom.broker.app import make_app
     from dataroom.broker.auth import BrokerAuth
     from dataroom.hub.launcher import free_port
-    from dataroom.review.broker_api import HypothesisHandler
+    from dataroom.broker.hypotheses import HypothesisHandler
 
     service = QueryService(Settings(home=review_room.home))
     port = free_port()

@@ -1,4 +1,4 @@
-"""A broker route for hypotheses, ready to mount: ``(r"v1/hypotheses", HypothesisHandler)``.
+"""The broker's hypotheses route, ``(r"v1/hypotheses", HypothesisHandler)`` (mounted by ``server.py``).
 
 ``POST v1/hypotheses`` registers a hypothesis for the calling user (the notebook client's
 ``register_hypothesis``), ``GET v1/hypotheses[?project=]`` lists the caller's projects' hypotheses.

@@ -1,0 +1,5 @@
+"""``python -m dataroom.broker``: see :mod:`dataroom.broker.server`."""
+
+from dataroom.broker.server import main
+
+main()
