@@ -32,6 +32,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_query.py
+	PATH=$(CURDIR)/node_modules/.bin:$$PATH $(PY) benchmarks/bench_broker.py
 
 clean:
 	rm -rf $(VENV) node_modules
