@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import duckdb
@@ -75,7 +75,13 @@ class QueryFacts:
     parameters: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-ready copy (built by hand: ``dataclasses.asdict`` costs more than the analysis)."""
+        doc = dict(vars(self))
+        doc["columns"] = [dict(vars(c)) for c in self.columns]
+        doc["stars"] = [dict(vars(s)) for s in self.stars]
+        for key in ("statement_kinds", "tables", "unknown_tables", "file_reads", "table_functions", "unresolved_columns", "functions", "tenants"):
+            doc[key] = list(doc[key])
+        return doc
 
 
 class _Parser:

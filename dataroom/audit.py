@@ -95,8 +95,9 @@ class AuditLog:
                 else:  # another process wrote since our last append: read the tail
                     last_seq, last_hash = self._read_last(fd, size)
                 chained = {**record, "seq": last_seq + 1, "prev_hash": last_hash}
-                chained["hash"] = record_hash(chained)
-                line = (canonical_json(chained) + "\n").encode()
+                body = canonical_json(chained)  # what the hash covers (record_hash recomputes it on verify)
+                chained["hash"] = hashlib.sha256(body.encode()).hexdigest()
+                line = (body[:-1] + f',"hash":"{chained["hash"]}"}}\n').encode()
                 os.write(fd, line)
                 os.fsync(fd)
                 self._tail = (size + len(line), chained["seq"], chained["hash"])

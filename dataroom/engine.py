@@ -10,6 +10,8 @@ on its own cursor with a wall-clock timeout (interrupt) and a row cap.
 from __future__ import annotations
 
 import heapq
+import json
+import re
 import itertools
 import threading
 import time
@@ -21,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from dataroom.catalog import Catalog, Classification, Project, Table
-from dataroom.storage import S3Access, open_dataset
+from dataroom.storage import S3Access, local_parquet_files, open_dataset
 
 
 class QueryTimeout(RuntimeError):
@@ -105,6 +107,37 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _names_pattern(names: set[str]) -> re.Pattern[str] | None:
+    """Whole-word, case-insensitive match of any of ``names`` (over-matching fails closed)."""
+    if not names:
+        return None
+    return re.compile(r"(?<![\w])(" + "|".join(re.escape(n) for n in sorted(names)) + r")(?![\w])", re.IGNORECASE)
+
+
+def _plan_nodes(plan: list[dict]) -> Iterator[dict]:
+    stack = list(plan)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.get("children") or [])
+
+
+def _texts(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
 @dataclass(frozen=True)
 class WithheldColumn:
     table: str
@@ -151,8 +184,25 @@ class QueryResult:
         return self.table.nbytes
 
 
+class PlanRejected(RuntimeError):
+    """The engine's own guard refused a statement (not a single read, or it would read withheld data)."""
+
+
+# Table functions a session's physical plan may contain: the project's Parquet views and Arrow
+# sources. Everything else (range, read_blob, duckdb_settings, ...) is refused by the guard.
+ALLOWED_SCANS = {"READ_PARQUET", "PYTHON_ARROW_SCAN"}
+
+
 class Session:
-    """A DuckDB database holding only one project's visible data, locked after set-up."""
+    """A DuckDB database holding only one project's visible data, locked after set-up.
+
+    Local tables are views over DuckDB's native Parquet reader, selecting the visible columns;
+    external access is off except for exactly those files (``allowed_paths``). Because the raw
+    files still hold the withheld columns, every statement passes the engine's own guard before
+    it runs, independent of the policy: it must be a single read, and its physical plan may scan
+    only the project's Parquet files (or Arrow sources) without touching a withheld column.
+    ``s3://`` tables are Arrow datasets opened with only the visible columns (see storage.py).
+    """
 
     def __init__(
         self,
@@ -167,7 +217,6 @@ class Session:
         self.created = time.monotonic()
         self._con = duckdb.connect(
             config={
-                "enable_external_access": False,
                 "autoload_known_extensions": False,
                 "autoinstall_known_extensions": False,
                 "allow_community_extensions": False,
@@ -179,15 +228,48 @@ class Session:
         # Registered Arrow objects are visible to one connection (cursor) only, so each query's
         # cursor registers them again (cheap: no data is read) under these names.
         self._sources: dict[str, object] = {}
+        allowed_files: list[str] = []
+        withheld: set[str] = set()
         for table in catalog.project_tables(project):
-            dataset = open_dataset(catalog.resolve_location(table), visible_columns(table, project), s3)
-            source = f"__source_{table.schema_name}_{table.table_name}"
-            self._sources[source] = dataset
-            self._con.register(source, dataset)
-            self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema_name}"')
-            self._con.execute(f'CREATE VIEW "{table.schema_name}"."{table.table_name}" AS SELECT * FROM "{source}"')
+            visible = visible_columns(table, project)
+            withheld |= {w.column for w in withheld_columns(table, project)}
+            location = catalog.resolve_location(table)
+            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema_name)}")
+            view = f"{_ident(table.schema_name)}.{_ident(table.table_name)}"
+            if table.is_remote:
+                source = f"__source_{table.schema_name}_{table.table_name}"
+                dataset = open_dataset(location, visible, s3)
+                self._sources[source] = dataset
+                self._con.register(source, dataset)
+                self._con.execute(f"CREATE VIEW {view} AS SELECT * FROM {_ident(source)}")
+            else:
+                files = local_parquet_files(location)
+                allowed_files += files
+                columns = ", ".join(_ident(c) for c in visible)
+                self._con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet({_literal_list(files)})")
+        self._withheld_pattern = _names_pattern(withheld)
+        self._con.execute(f"SET allowed_paths = {_literal_list(allowed_files)}")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET parquet_metadata_cache = true")
         self._con.execute("SET lock_configuration = true")
         self._local = threading.local()
+
+    def check(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """The engine's guard: one read statement whose plan reads no withheld column. Raises PlanRejected."""
+        statements = duckdb.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type is not duckdb.StatementType.SELECT:
+            raise PlanRejected("the engine runs exactly one read (SELECT) statement")
+        raw = cursor.execute("EXPLAIN (FORMAT json) " + statements[0].query).fetchall()
+        for node in _plan_nodes(json.loads(raw[0][1])):
+            info = node.get("extra_info") or {}
+            function = info.get("Function")
+            if function is None:
+                continue
+            if function not in ALLOWED_SCANS:
+                raise PlanRejected(f"the engine does not run table function {function.lower()}()")
+            touched = " ".join(_texts(info.get("Projections"))) + " " + " ".join(_texts(info.get("Filters")))
+            if self._withheld_pattern and self._withheld_pattern.search(touched):
+                raise PlanRejected("the plan would read a column withheld from this project")
 
     def execute(self, sql: str, *, max_rows: int, timeout_s: float, cancellation: Cancellation | None = None) -> pa.Table:
         """Run one (already decided) statement.
@@ -205,6 +287,7 @@ class Session:
         deadline = WATCHDOG.arm(timeout_s, interrupt)
         try:
             with cancellation.running(cursor.interrupt):
+                self.check(cursor, sql)
                 reader = cursor.sql(sql).to_arrow_reader(batch_size=65_536)
                 batches, rows = [], 0
                 for batch in reader:

@@ -1,8 +1,8 @@
-"""Where table data comes from: Arrow datasets over local Parquet or ``s3://`` prefixes.
+"""Where table data comes from: local Parquet files, or Arrow datasets over ``s3://`` prefixes.
 
-A dataset is opened with an explicit schema that holds only the columns a session may see, so
-the withheld columns (PII, and quasi-identifiers in multi-tenant projects) are never read and
-cannot be named by any SQL, whatever the policy decided. For ``s3://`` locations the broker
+Local tables are read by DuckDB's native Parquet reader (the engine guards what it may read).
+An ``s3://`` dataset is opened with an explicit schema that holds only the columns a session may
+see, so the withheld columns are never read and cannot be named by any SQL. For ``s3://`` locations the broker
 assumes the read-only production role through STS (with its ExternalId) and hands the temporary
 credentials to Arrow's S3 filesystem; nothing else in the process holds data credentials.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import pyarrow as pa
@@ -77,6 +78,15 @@ class S3Access:
             access_key=c.access_key, secret_key=c.secret_key, session_token=c.session_token,
             region=self.settings.aws_region, **kwargs,
         )
+
+
+def local_parquet_files(location: str) -> list[str]:
+    """The Parquet files of a local table directory (or the one file it names), in a stable order."""
+    path = Path(location)
+    files = sorted(str(p) for p in path.glob("*.parquet")) if path.is_dir() else [str(path)] if path.is_file() else []
+    if not files:
+        raise StorageError(f"cannot open table data at {location}: no Parquet files there")
+    return files
 
 
 def open_dataset(location: str, visible_columns: list[str], s3: S3Access | None) -> ds.Dataset:

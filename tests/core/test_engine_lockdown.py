@@ -1,7 +1,8 @@
 """The locked-down DuckDB session: even SQL that never went through the policy cannot escape it.
 
 These tests call Session.execute directly, bypassing analysis and policy, to prove the second
-layer of defence on its own.
+layer of defence on its own: DuckDB's lockdown (external access off but for the project's files,
+configuration locked) plus the engine's guard on each statement and its physical plan.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import duckdb
 import pytest
 
 from dataroom.catalog import load_catalog
-from dataroom.engine import QueryTimeout, ResultTooLarge, Session
+from dataroom.engine import PlanRejected, QueryTimeout, ResultTooLarge, Session
 
 
 @pytest.fixture
@@ -39,8 +40,42 @@ def test_pii_column_does_not_exist_in_session(session: Session, column: str) -> 
         run(session, f"SELECT {column} FROM acme.findings")
 
 
-def test_even_the_registered_source_has_no_pii(session: Session) -> None:
-    assert "analyst_email" not in run(session, "SELECT * FROM __source_acme_findings LIMIT 1").column_names
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT analyst_email FROM read_parquet('{part}')",
+        "SELECT * FROM read_parquet('{part}') LIMIT 1",
+        "SELECT count(*) FROM read_parquet('{part}') WHERE analyst_email LIKE 'a%'",
+        "SELECT count(*) FROM read_parquet('{part}') WHERE upper(ANALYST_NAME) = 'X'",
+        "SELECT * FROM '{part}'",
+        "SELECT to_json(t) FROM read_parquet('{part}') t",
+    ],
+)
+def test_raw_project_file_cannot_be_read_for_withheld_columns(session: Session, dataroom_home: Path, sql: str) -> None:
+    """The project's own Parquet files are readable (allowed_paths), but never their withheld columns."""
+    part = dataroom_home / "data" / "acme" / "findings" / "part-000.parquet"
+    with pytest.raises(PlanRejected, match="withheld|table function"):
+        run(session, sql.format(part=part))
+
+
+def test_raw_project_file_visible_columns_are_harmless(session: Session, dataroom_home: Path) -> None:
+    part = dataroom_home / "data" / "acme" / "findings" / "part-000.parquet"
+    assert run(session, f"SELECT count(cvss) AS n FROM read_parquet('{part}')").to_pylist() == [{"n": 2000}]
+
+
+def test_copy_cannot_overwrite_a_project_file(session: Session, dataroom_home: Path) -> None:
+    part = dataroom_home / "data" / "acme" / "findings" / "part-000.parquet"
+    before = part.read_bytes()
+    with pytest.raises(PlanRejected, match="one read"):
+        run(session, f"COPY (SELECT 1 AS x) TO '{part}' (FORMAT parquet, USE_TMP_FILE false)")
+    assert part.read_bytes() == before
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM read_blob('{part}')", "SELECT * FROM range(3)", "SELECT * FROM duckdb_settings()"])
+def test_other_table_functions_are_refused_by_the_engine(session: Session, dataroom_home: Path, sql: str) -> None:
+    part = dataroom_home / "data" / "acme" / "findings" / "part-000.parquet"
+    with pytest.raises((PlanRejected, duckdb.Error)):
+        run(session, sql.format(part=part))
 
 
 def test_other_tenants_are_absent(session: Session) -> None:
@@ -51,7 +86,7 @@ def test_other_tenants_are_absent(session: Session) -> None:
 @pytest.mark.parametrize(
     "sql",
     [
-        "SELECT * FROM read_parquet('{home}/data/acme/findings/part-000.parquet')",
+        "SELECT * FROM read_parquet('{home}/data/globex/findings/part-000.parquet')",
         "SELECT * FROM read_csv('/etc/passwd')",
         "SELECT * FROM glob('{home}/*')",
         "COPY (SELECT 1) TO '{home}/leak.csv'",
@@ -61,20 +96,22 @@ def test_other_tenants_are_absent(session: Session) -> None:
     ],
 )
 def test_file_and_extension_access_is_off(session: Session, dataroom_home: Path, sql: str) -> None:
-    with pytest.raises(duckdb.Error, match="disabled|Permission"):
+    with pytest.raises((duckdb.Error, PlanRejected), match="disabled|Permission|engine"):
         run(session, sql.format(home=dataroom_home))
     assert not (dataroom_home / "leak.csv").exists()
 
 
 @pytest.mark.parametrize("sql", ["SET enable_external_access = true", "SET threads = 8", "SET memory_limit = '100GB'", "RESET lock_configuration"])
 def test_configuration_is_locked(session: Session, sql: str) -> None:
-    with pytest.raises(duckdb.Error, match="locked"):
+    with pytest.raises(PlanRejected, match="one read"):
         run(session, sql)
+    with pytest.raises(duckdb.Error, match="locked"):  # and DuckDB itself refuses, guard or not
+        session._cursor().execute(sql)
 
 
 def test_timeout_interrupts_and_session_stays_usable(session: Session) -> None:
     with pytest.raises(QueryTimeout):
-        run(session, "SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = 3", timeout_s=0.5)
+        run(session, "SELECT count(*) FROM acme.findings a, acme.findings b, acme.findings c WHERE a.cvss + b.cvss < c.cvss", timeout_s=0.5)
     assert run(session, "SELECT 42 AS x").to_pylist() == [{"x": 42}]
 
 
