@@ -40,7 +40,7 @@ from typing import Any, Iterator
 from dataroom.audit import utc_now
 from dataroom.catalog import Catalog, load_catalog
 from dataroom.rego import POLICY_ROOT, PolicyBundle
-from dataroom.review.querylog import NO_PROJECT, UNAUTHENTICATED
+from dataroom.querylog import NO_PROJECT, UNAUTHENTICATED
 from dataroom.settings import Settings
 
 ALERT_POLICY_DIR = POLICY_ROOT / "alerts"

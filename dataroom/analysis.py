@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from dataroom.catalog import Catalog, Classification, Table
+from dataroom.catalog import Catalog, Table
 
 # Parse-tree keys that name the clause a nested expression belongs to (used in reasons).
 _CLAUSES = {

@@ -173,12 +173,17 @@ class AuditLog:
             return None
 
 
+def fold_attempt(by_id: dict[str, dict[str, Any]], record: dict[str, Any]) -> None:
+    """Add one record to ``by_id``: a decision starts an attempt, its completion is attached to it."""
+    if record.get("type") == "decision":
+        by_id[record["decision_id"]] = {**record, "completion": None}
+    elif record.get("type") == "completion" and record.get("decision_id") in by_id:
+        by_id[record["decision_id"]]["completion"] = record
+
+
 def attempts(records: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fold decision and completion records into one row per query attempt, in order."""
     by_id: dict[str, dict[str, Any]] = {}
     for record in records:
-        if record.get("type") == "decision":
-            by_id[record["decision_id"]] = {**record, "completion": None}
-        elif record.get("type") == "completion" and record.get("decision_id") in by_id:
-            by_id[record["decision_id"]]["completion"] = record
+        fold_attempt(by_id, record)
     return list(by_id.values())

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from dataroom.audit import AuditLog, utc_now
 from dataroom.registry import SEED_ACTOR, Phase, Registry
-from dataroom.review.querylog import QueryLog, parse_time
+from dataroom.querylog import QueryLog, parse_time
 
 FORMATS = ("json", "csv", "parquet")
 

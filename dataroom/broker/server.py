@@ -14,24 +14,17 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
-from pathlib import Path
-from urllib.parse import urlparse
 
 from dataroom.broker import DEFAULT_SERVICE_NAME
+from dataroom.hub.service_process import running_until_signalled, service_arguments
 
 PID_FILE_ENV = "DATAROOM_BROKER_PID_FILE"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8765"))
-    parser = argparse.ArgumentParser(prog="python -m dataroom.broker", description="Data room broker (a JupyterHub service)")
-    parser.add_argument("--ip", default=url.hostname or "127.0.0.1", help="address to listen on (default: from JUPYTERHUB_SERVICE_URL)")
-    parser.add_argument("--port", type=int, default=url.port or 8765, help="port (default: from JUPYTERHUB_SERVICE_URL)")
-    parser.add_argument("--prefix", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"), help="URL prefix (default: JUPYTERHUB_SERVICE_PREFIX)")
+    parser = service_arguments("python -m dataroom.broker", "Data room broker (a JupyterHub service)", 8765)
     parser.add_argument("--name", default=os.environ.get("JUPYTERHUB_SERVICE_NAME", DEFAULT_SERVICE_NAME), help="service name (scope access:services!service=<name>)")
     parser.add_argument("--workers", type=int, default=8, help="query worker threads")
-    parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
@@ -55,31 +48,23 @@ async def serve(args: argparse.Namespace) -> None:
     )
     server = HTTPServer(app, max_body_size=MAX_BODY_BYTES, xheaders=False)  # audit the real peer, not a header
     server.listen(args.port, address=args.ip)
-    pid_file = os.environ.get(PID_FILE_ENV)
-    if pid_file:
-        Path(pid_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(pid_file).write_text(str(os.getpid()))
     logging.getLogger("tornado.application").info(
         "data room broker %r on http://%s:%d%s (catalog %s, audit %s)", args.name, args.ip, args.port, args.prefix, service.settings.catalog_file, service.settings.audit_file
     )
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        server.stop()
-        state = app.settings["broker_state"]
-        for job in list(state.jobs):  # interrupt what still runs; the pipeline audits it as failed
-            job.cancel()
+    async with running_until_signalled(PID_FILE_ENV) as stop:
         try:
-            await asyncio.wait_for(loop.run_in_executor(None, lambda: state.executor.shutdown(wait=True, cancel_futures=True)), 10)
-        except asyncio.TimeoutError:
-            logging.getLogger("tornado.application").warning("queries still running at shutdown")
-        service.close()
-        if pid_file:
-            Path(pid_file).unlink(missing_ok=True)
+            await stop.wait()
+        finally:
+            server.stop()
+            state = app.settings["broker_state"]
+            for job in list(state.jobs):  # stop what still runs; the pipeline audits it as failed
+                job.cancel()
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, lambda: state.executor.shutdown(wait=True, cancel_futures=True)), 10)
+            except asyncio.TimeoutError:
+                logging.getLogger("tornado.application").warning("queries still running at shutdown")
+            service.close()
 
 
 def main(argv: list[str] | None = None) -> None:

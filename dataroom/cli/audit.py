@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dataroom.audit import AuditLog, attempts
+from dataroom.audit import AuditLog
 from dataroom.settings import Settings
 
 
@@ -29,35 +29,10 @@ def verify() -> None:
 @click.option("--project", help="Only this project's queries.")
 @click.option("--decision", type=click.Choice(["allowed", "denied", "invalid", "error"]), help="Only this outcome.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Most recent N attempts (0 = all).")
-@click.option("--json", "as_json", is_flag=True, help="Full records as JSON lines.")
-def show(user: str | None, project: str | None, decision: str | None, limit: int, as_json: bool) -> None:
-    """List query attempts, newest last."""
-    rows = attempts(AuditLog(Settings().audit_file).records())
-    rows = [r for r in rows if _matches(r, user, project, decision)]
-    if limit:
-        rows = rows[-limit:]
-    for r in rows:
-        if as_json:
-            click.echo(json.dumps(r, default=str))
-            continue
-        completion = r.get("completion") or {}
-        outcome = r["outcome"] if r["outcome"] != "allowed" or completion.get("status") != "failed" else "error"
-        reasons = "; ".join(x["message"] for x in r["result"]["reasons"])
-        rows_out = f" rows={completion['rows']}" if "rows" in completion else ""
-        click.echo(
-            f"{r['seq']:>6} {r['timestamp'][:19]} {r['input']['user']['name']:<10} "
-            f"{r['input']['project_id']:<22} {outcome:<8}{rows_out} {r['input']['sql']!r}"
-            + (f"  -- {reasons}" if reasons else "")
-        )
-
-
-def _matches(record: dict, user: str | None, project: str | None, decision: str | None) -> bool:
-    inp = record["input"]
-    if user and inp["user"]["name"] != user:
-        return False
-    if project and inp["project_id"] != project:
-        return False
-    return not decision or record["outcome"] == decision
+@click.option("--json", "as_json", is_flag=True, help="Flattened attempts as JSON lines.")
+def show(limit: int, as_json: bool, **criteria: str | None) -> None:
+    """List query attempts, newest last (more filters: `dataroom audit search`)."""
+    _list_attempts(criteria, limit, as_json)
 
 
 @audit.command()
@@ -74,7 +49,12 @@ def _matches(record: dict, user: str | None, project: str | None, decision: str 
 @click.option("--json", "as_json", is_flag=True, help="Flattened attempts as JSON lines.")
 def search(limit: int, as_json: bool, **criteria: str | None) -> None:
     """Find query attempts by user, project, tenant, outcome, time, SQL text, table or reason."""
-    from dataroom.review.querylog import QueryFilter, QueryLog
+    _list_attempts(criteria, limit, as_json)
+
+
+def _list_attempts(criteria: dict[str, str | None], limit: int, as_json: bool) -> None:
+    """Print the attempts matching ``criteria``: the same filter the review UI applies."""
+    from dataroom.querylog import QueryFilter, QueryLog
 
     try:
         flt = QueryFilter.from_args(criteria)
@@ -90,8 +70,6 @@ def search(limit: int, as_json: bool, **criteria: str | None) -> None:
         rows_out = f" rows={r['rows']}" if r["rows"] is not None else ""
         reasons = f"  -- {', '.join(r['reasons'])}" if r["reasons"] else ""
         click.echo(f"{r['seq']:>6} {r['timestamp'][:19]} {r['user']:<10} {r['project_id']:<22} {r['outcome']:<8}{rows_out} {r['decision_id']} {r['sql']!r}{reasons}")
-    if not as_json:
-        click.echo(f"{len(rows)} attempt(s)", err=True)
 
 
 @audit.command()

@@ -1,5 +1,5 @@
 """The security review surface: the query log, summaries, approvals and alerts.
 
-``dataroom.review.querylog`` is plain Python (used by the CLI too); ``dataroom.review.app`` is the
+``dataroom.querylog`` is plain Python (used by the CLI too); ``dataroom.review.app`` is the
 tornado JupyterHub service (imported only when the service runs).
 """

@@ -31,7 +31,7 @@ from dataroom.alerts import AlertScanner, config_file
 from dataroom.audit import AuditLog, VerifyResult, utc_now
 from dataroom.catalog import Catalog
 from dataroom.registry import SECURITY_GROUP, Phase, Registry, RegistryError
-from dataroom.review.querylog import OUTCOMES, QueryFilter, QueryLog, summarise
+from dataroom.querylog import OUTCOMES, QueryFilter, QueryLog, summarise
 from dataroom.review.templates import LOADER
 from dataroom.settings import Settings
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
-from pathlib import Path
-from urllib.parse import urlparse
+
+from dataroom.hub.service_process import running_until_signalled, service_arguments
 
 DEFAULT_SERVICE_NAME = "review"
 DEFAULT_PORT = 8766
@@ -23,13 +21,8 @@ PID_FILE_ENV = "DATAROOM_REVIEW_PID_FILE"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{DEFAULT_PORT}"))
-    parser = argparse.ArgumentParser(prog="python -m dataroom.review", description="Data room security review (a JupyterHub service)")
-    parser.add_argument("--ip", default=url.hostname or "127.0.0.1", help="address to listen on (default: from JUPYTERHUB_SERVICE_URL)")
-    parser.add_argument("--port", type=int, default=url.port or DEFAULT_PORT, help="port (default: from JUPYTERHUB_SERVICE_URL)")
-    parser.add_argument("--prefix", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"), help="URL prefix (default: JUPYTERHUB_SERVICE_PREFIX)")
+    parser = service_arguments("python -m dataroom.review", "Data room security review (a JupyterHub service)", DEFAULT_PORT)
     parser.add_argument("--scan-interval", type=float, default=30.0, help="seconds between alert scans of the audit log (0: only when the alerts page opens)")
-    parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
@@ -58,23 +51,14 @@ async def serve(args: argparse.Namespace) -> None:
         scan()
         scanner = PeriodicCallback(scan, args.scan_interval * 1000)
         scanner.start()
-    pid_file = os.environ.get(PID_FILE_ENV)
-    if pid_file:
-        Path(pid_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(pid_file).write_text(str(os.getpid()))
     logger.info("security review on http://%s:%d%s (audit %s)", args.ip, args.port, state.prefix, state.settings.audit_file)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        if scanner is not None:
-            scanner.stop()
-        server.stop()
-        if pid_file:
-            Path(pid_file).unlink(missing_ok=True)
+    async with running_until_signalled(PID_FILE_ENV) as stop:
+        try:
+            await stop.wait()
+        finally:
+            if scanner is not None:
+                scanner.stop()
+            server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,7 +92,7 @@ def test_audit_show_filters_and_verify(dataroom_home: Path) -> None:
     denied = cli(dataroom_home, "audit", "show", "--decision", "denied")
     assert denied.returncode == 0 and len(denied.stdout.splitlines()) == 1 and "analyst_name" in denied.stdout
     bob = cli(dataroom_home, "audit", "show", "--user", "bob", "--json")
-    assert [json.loads(line)["input"]["sql"] for line in bob.stdout.splitlines()] == ["SELECT 2"]
+    assert [json.loads(line)["sql"] for line in bob.stdout.splitlines()] == ["SELECT 2"]
     ok = cli(dataroom_home, "audit", "verify")
     assert ok.returncode == 0 and "5 records verified" in ok.stdout  # 3 decisions + 2 completions
     log = dataroom_home / "audit" / "audit.jsonl"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from dataroom.audit import fold_attempt
+
 OUTCOMES = ("allowed", "denied", "invalid", "error")
 UNAUTHENTICATED = "(unauthenticated)"  # a broker refusal before the Hub named the caller
 NO_PROJECT = "(none)"  # a refusal before a project was named
@@ -156,11 +158,7 @@ class QueryLog:
                     self._offset += len(line)
                     if not line.strip():
                         continue
-                    record = json.loads(line)
-                    if record.get("type") == "decision":
-                        self._records[record["decision_id"]] = {**record, "completion": None}
-                    elif record.get("type") == "completion" and record.get("decision_id") in self._records:
-                        self._records[record["decision_id"]]["completion"] = record
+                    fold_attempt(self._records, json.loads(line))
             self._rows = None
 
     def _reset(self) -> None:
