@@ -22,7 +22,7 @@ def test_remediation_by_tenant_runs_top_to_bottom_in_a_spawned_kernel(room: Runn
 
     # the plot was drawn, and the denied query was shown with its explanation without failing
     assert any("image/png" in o["data"] for result in outputs for o in result.outputs)
-    assert "query denied by policy" in outputs[-1].stdout and "pii_column" in outputs[-1].stdout
+    assert "query denied by policy" in outputs[-2].stdout and "pii_column" in outputs[-2].stdout
 
     fits = kernel_json(alice_kernel, "import json; print(json.dumps(fits.select('tenant', 'r2', 'rmse_days').to_dicts()))")
     r2 = {row["tenant"]: row["r2"] for row in fits}
@@ -35,3 +35,9 @@ def test_remediation_by_tenant_runs_top_to_bottom_in_a_spawned_kernel(room: Runn
     assert new and {r["input"]["user"]["name"] for r in new} == {"alice"}
     assert {r["input"]["client"] for r in new} == {"broker"}
     assert sorted(r["outcome"] for r in new).count("denied") == 1
+
+    # the last cell registered a hypothesis linking exactly those queries
+    hypothesis = kernel_json(alice_kernel, "import json; print(json.dumps(hypothesis))")
+    assert hypothesis["project_id"] == "remediation-benchmark" and hypothesis["author"] == "alice"
+    assert hypothesis["phase"] == "data_exploration"
+    assert sorted(hypothesis["decision_ids"]) == sorted(r["decision_id"] for r in new)
