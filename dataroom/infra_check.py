@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from dataroom.rego import POLICY_ROOT, PolicyBundle, PolicyError
+from dataroom.rego import PACKAGE_RE, POLICY_ROOT, PolicyBundle, PolicyError
 from infra.mock_run import run_under_mocks
 from infra.program import build_from_pulumi_config
 from infra.stack_files import INFRA_DIR, StackFileError, load_stack_file
@@ -28,7 +28,6 @@ POLICY_DIR = POLICY_ROOT / "infra"
 ENTRYPOINT = "dataroom.infra.main"
 
 _METADATA_RE = re.compile(r"^# METADATA\n((?:#.*\n)+?)(?!#)(\w+)", re.MULTILINE)
-_PACKAGE_RE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
 
 
 class InfraCheckError(RuntimeError):
@@ -80,7 +79,7 @@ def policy_titles(policy_dir: Path = POLICY_DIR) -> dict[str, str]:
     titles: dict[str, str] = {}
     for path in sorted(policy_dir.glob("*.rego")):
         text = path.read_text()
-        package = _PACKAGE_RE.search(text)
+        package = PACKAGE_RE.search(text)
         for block, rule in _METADATA_RE.findall(text):
             if package and rule == "violations":
                 meta = yaml.safe_load("\n".join(line[2:] for line in block.splitlines())) or {}

@@ -27,7 +27,7 @@ from regopy.rego_shared import rego_bundle_query_entrypoint, rego_free_output, r
 POLICY_ROOT = Path(__file__).resolve().parent.parent / "policies"
 """One sub-directory per policy concern: ``query/``, ``infra/``, ``alerts/``."""
 
-_PACKAGE_RE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
+PACKAGE_RE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)  # a Rego file's package line
 _TEST_RULE_RE = re.compile(r"^(test_\w+)\s+if\b", re.MULTILINE)
 
 
@@ -167,7 +167,7 @@ class PolicyBundle:
         targets: list[tuple[str, str, str]] = []
         for f in sorted(policy_dir.rglob("*_test.rego")):
             text = f.read_text()
-            package = _PACKAGE_RE.search(text)
+            package = PACKAGE_RE.search(text)
             if not package:
                 raise PolicyError(f"{f} has no package declaration")
             for rule in sorted(set(_TEST_RULE_RE.findall(text))):
