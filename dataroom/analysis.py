@@ -276,8 +276,10 @@ class _Resolver:
             lowered = [n.lower() for n in names]
             if not lowered:
                 continue
-            if not self._resolve_qualified(lowered, clause):
-                self._resolve_name(lowered[-1] if len(lowered) > 1 else lowered[0], lowered, clause)
+            if len(lowered) == 1:
+                self._resolve_name(lowered[0], lowered, clause)
+            elif not self._resolve_qualified(lowered, clause):
+                self._resolve_struct_field(lowered, clause)
 
     def _resolve_qualified(self, names: list[str], clause: str) -> bool:
         """``alias.col``, ``schema.table.col``: resolve against that relation when it is a catalog table."""
@@ -297,6 +299,20 @@ class _Resolver:
                 self.facts.unresolved_columns.append(".".join(names))
             return True
         return False
+
+    def _resolve_struct_field(self, names: list[str], clause: str) -> None:
+        """``s.field`` where ``s`` is no relation: a struct column (or alias) and its field.
+
+        Both ends are matched against catalog columns (over-approximation); it is unresolved only
+        if neither matches and the first name is nothing the query defines.
+        """
+        matched = False
+        for candidate in {names[0], names[-1]}:
+            for table in self._candidates(candidate):
+                self._add(table, candidate, clause)
+                matched = True
+        if not matched and names[0] not in self.defined:
+            self.facts.unresolved_columns.append(".".join(names))
 
     def _resolve_name(self, column: str, names: list[str], clause: str) -> None:
         matched = False

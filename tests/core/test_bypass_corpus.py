@@ -69,6 +69,7 @@ DENIED = {
     "pii_comment_tricks": ("SELECT /* cvss */ analyst_email -- , cvss\nFROM acme.findings", "pii_column"),
     "pii_using": ("SELECT count(*) FROM acme.findings JOIN acme.assets USING (asset_id, asset_hostname) WHERE owner_email > ''", "pii_column"),
     "pii_struct": ("SELECT {'e': analyst_email} FROM acme.findings", "pii_column"),
+    "pii_struct_field": ("SELECT s.e FROM (SELECT {'e': analyst_email} AS s FROM acme.findings)", "pii_column"),
     "pii_qualify": ("SELECT cvss FROM acme.findings QUALIFY row_number() OVER (ORDER BY analyst_email) = 1", "pii_column"),
     # tenancy and project scope
     "union_two_tenants": ("SELECT cvss FROM acme.findings UNION ALL SELECT cvss FROM globex.findings", "cross_tenant"),
@@ -101,6 +102,7 @@ HARMLESS = {
     "describe": "DESCRIBE acme.findings",
     "unpivot_all": "UNPIVOT (SELECT * FROM acme.assets LIMIT 5) ON COLUMNS(*)::VARCHAR INTO NAME k VALUE v",
     "join_reference": "SELECT c.cve_id, f.cvss FROM acme.findings f JOIN reference.cve c USING (cve_id) LIMIT 5",
+    "struct_field_of_alias": "SELECT s.c FROM (SELECT {'c': cvss} AS s FROM acme.findings) LIMIT 5",
 }
 
 
