@@ -46,6 +46,39 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
+def decision_record(
+    *,
+    path: str,
+    input_doc: dict[str, Any],
+    allow: bool,
+    reasons: list[dict[str, str]],
+    outcome: str,
+    revision: str,
+    labels: dict[str, Any],
+    metrics: dict[str, Any],
+    error: str | None = None,
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """One query attempt's ``decision`` record in OPA's decision-log shape.
+
+    The pipeline writes one for every query it sees; the broker for requests it refuses before
+    the pipeline (no token, wrong scope, bad body). Both go through here, so the shape is one.
+    """
+    return {
+        "type": "decision",
+        "decision_id": decision_id or new_decision_id(),
+        "timestamp": utc_now(),
+        "path": path,
+        "input": input_doc,
+        "result": {"allow": allow, "reasons": reasons},
+        "outcome": outcome,
+        "error": error,
+        "bundles": {"dataroom/query": {"revision": revision}},
+        "labels": {"app": "dataroom", **labels},
+        "metrics": metrics,
+    }
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool

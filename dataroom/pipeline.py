@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from dataroom.analysis import QueryFacts, analyse
-from dataroom.audit import AuditLog, new_decision_id, utc_now
+from dataroom.audit import AuditLog, decision_record, new_decision_id, utc_now
 from dataroom.catalog import Catalog, Project, load_catalog
 from dataroom.engine import Cancellation, QueryResult, ResultTooLarge, Session, withheld_columns
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
@@ -176,20 +176,20 @@ class QueryService:
             except Exception as exc:  # the policy could not decide: fail closed
                 outcome, reasons, error = Outcome.ERROR, [], f"policy decision failed: {exc}"
 
-        record = {  # step 5: durable before anything executes
-            "type": "decision",
-            "decision_id": decision_id,
-            "timestamp": utc_now(),
-            "path": "dataroom/query/main",
-            "input": {**policy_input, "project_id": project_id, "sql": sql, "client": client},
-            "result": {"allow": outcome is Outcome.ALLOWED, "reasons": [r.__dict__ for r in reasons]},
-            "outcome": outcome.value,
-            "error": error,
-            "bundles": {"dataroom/query": {"revision": self.policy.revision}},
-            "labels": {"app": "dataroom", "engine": decision.engine if decision else None},
-            "metrics": {"timer_policy_eval_ms": round(decision.eval_ms, 3) if decision else None},
-        }
-        self.audit.append(record)
+        self.audit.append(  # step 5: durable before anything executes
+            decision_record(
+                decision_id=decision_id,
+                path="dataroom/query/main",
+                input_doc={**policy_input, "project_id": project_id, "sql": sql, "client": client},
+                allow=outcome is Outcome.ALLOWED,
+                reasons=[r.__dict__ for r in reasons],
+                outcome=outcome.value,
+                error=error,
+                revision=self.policy.revision,
+                labels={"engine": decision.engine if decision else None},
+                metrics={"timer_policy_eval_ms": round(decision.eval_ms, 3) if decision else None},
+            )
+        )
         result = QueryOutcome(outcome, decision_id, list(reasons), error=error, facts=facts)
         if outcome is not Outcome.ALLOWED:
             return result

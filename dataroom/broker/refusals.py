@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dataroom.audit import AuditLog, new_decision_id, utc_now
+from dataroom.audit import AuditLog, decision_record
 from dataroom.policy import Reason
 
 REFUSAL_PATH = "dataroom/broker/authenticate"
@@ -30,15 +30,12 @@ def refusal_record(
     project_id: str | None = None,
     sql: str | None = None,
 ) -> dict[str, Any]:
-    """A ``decision`` record for a refused request, shaped like the pipeline's records."""
+    """A ``decision`` record for a refused request (the same builder as the pipeline's)."""
     if outcome not in ("denied", "invalid", "error"):
         raise ValueError(f"a refusal's outcome is denied, invalid or error, not {outcome!r}")
-    return {
-        "type": "decision",
-        "decision_id": new_decision_id(),
-        "timestamp": utc_now(),
-        "path": REFUSAL_PATH,
-        "input": {
+    return decision_record(
+        path=REFUSAL_PATH,
+        input_doc={
             "user": {"name": user, "groups": list(groups or [])},
             "project": None,
             "facts": None,
@@ -48,13 +45,13 @@ def refusal_record(
             "client": "broker",
             "request": request,
         },
-        "result": {"allow": False, "reasons": [r.__dict__ for r in reasons]},
-        "outcome": outcome,
-        "error": None,
-        "bundles": {"dataroom/query": {"revision": policy_revision}},
-        "labels": {"app": "dataroom", "engine": "broker"},
-        "metrics": {"http_status": http_status},
-    }
+        allow=False,
+        reasons=[r.__dict__ for r in reasons],
+        outcome=outcome,
+        revision=policy_revision,
+        labels={"engine": "broker"},
+        metrics={"http_status": http_status},
+    )
 
 
 def record_refusal(audit: AuditLog, **fields: Any) -> dict[str, Any]:

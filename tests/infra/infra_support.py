@@ -12,6 +12,7 @@ from infra.program import build_stack
 
 BROKER_ROLE_ARN = "arn:aws:iam::222222222222:role/dataroom-broker-dev"
 AUDIT_KEY_ARN = "arn:aws:kms:eu-west-1:222222222222:key/00000000-1111-2222-3333-444444444444"
+TRAIL_ARN = "arn:aws:cloudtrail:eu-west-1:111111111111:trail/dataroom-production-data-events-dev"
 DATA_KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/55555555-6666-7777-8888-999999999999"
 PREFIXES = (
     ParquetPrefix("prod-security-findings", "parquet/findings/"),

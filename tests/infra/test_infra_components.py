@@ -23,9 +23,8 @@ from infra.policy_documents import (
     read_only_trust_policy,
 )
 from infra.read_only_grant import ReadOnlyGrant, ReadOnlyGrantArgs
-from tests.infra.infra_support import AUDIT_KEY_ARN, BROKER_ROLE_ARN, DATA_KEY_ARN, PREFIXES
+from tests.infra.infra_support import AUDIT_KEY_ARN, BROKER_ROLE_ARN, DATA_KEY_ARN, PREFIXES, TRAIL_ARN
 
-TRAIL_ARN = "arn:aws:cloudtrail:eu-west-1:111111111111:trail/dataroom-production-data-events-dev"
 INTERNET_TYPES = {
     "aws:ec2/internetGateway:InternetGateway",
     "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",

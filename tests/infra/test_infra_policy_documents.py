@@ -14,9 +14,8 @@ from infra.policy_documents import (
     read_only_permissions_policy,
     read_only_trust_policy,
 )
-from tests.infra.infra_support import BROKER_ROLE_ARN, DATA_KEY_ARN, PREFIXES
+from tests.infra.infra_support import BROKER_ROLE_ARN, DATA_KEY_ARN, PREFIXES, TRAIL_ARN
 
-TRAIL_ARN = "arn:aws:cloudtrail:eu-west-1:111111111111:trail/dataroom-production-data-events-dev"
 
 
 def _actions(doc: dict) -> set[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,13 +20,10 @@ from typing import Iterator
 
 import requests
 
+from dataroom.hub.launcher import free_port
 from dataroom.rego import PolicyBundle, PolicyError
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["OpaDouble", "free_port", "opa_server"]
 
 
 class OpaDouble(ThreadingHTTPServer):
