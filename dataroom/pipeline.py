@@ -20,7 +20,7 @@ import pyarrow as pa
 from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, decision_record, new_decision_id, utc_now
 from dataroom.catalog import Catalog, Project, load_catalog
-from dataroom.engine import Cancellation, QueryResult, ResultTooLarge, Session, withheld_columns
+from dataroom.engine import Cancellation, PlanRejected, QueryResult, ResultTooLarge, Session, withheld_columns
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.settings import Settings
 from dataroom.storage import S3Access
@@ -213,8 +213,9 @@ class QueryService:
                 "bytes": table.nbytes,
                 "result_digest": hashlib.sha256(memoryview(ipc)).hexdigest(),
             }
-        except ResultTooLarge as exc:  # step 7, the output check: refused, nothing returned
-            result.outcome, result.reasons = Outcome.DENIED, [Reason("row_limit", str(exc))]
+        except (ResultTooLarge, PlanRejected) as exc:  # the output check or the engine's own guard refused it
+            code = "row_limit" if isinstance(exc, ResultTooLarge) else "engine_guard"
+            result.outcome, result.reasons = Outcome.DENIED, [Reason(code, str(exc))]
             completion = {"status": "refused", "error": str(exc), "error_type": type(exc).__name__}
         except Exception as exc:
             user_error = isinstance(exc, USER_SQL_ERRORS)

@@ -90,3 +90,27 @@ def test_concurrent_queries_are_all_answered_and_audited(service) -> None:
     rows = {a["decision_id"]: a for a in attempts(service.audit.records())}
     assert all(o.decision_id in rows for o in outcomes)
     assert service.audit.verify().ok
+
+
+class _AllowEverything:
+    """A policy engine that allows all (a stand-in for a policy bug), to show the engine guard alone."""
+
+    revision = "allow-everything"
+
+    def decide(self, policy_input):
+        from dataroom.policy import Decision
+
+        return Decision(True, [], self.revision, "test-allow-all", 0.0)
+
+
+def test_engine_guard_denies_what_a_broken_policy_would_allow(dataroom_home: Path) -> None:
+    svc = QueryService(Settings(), policy=_AllowEverything())
+    part = dataroom_home / "data" / "acme" / "findings" / "part-000.parquet"
+    try:
+        outcome = svc.run("alice", "remediation-acme", f"SELECT analyst_email FROM read_parquet('{part}')")
+        completion = list(svc.audit.records())[-1]
+    finally:
+        svc.close()
+    assert outcome.outcome is Outcome.DENIED and outcome.table is None
+    assert [r.code for r in outcome.reasons] == ["engine_guard"]
+    assert completion["status"] == "refused" and completion["error_type"] == "PlanRejected"
