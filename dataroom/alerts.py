@@ -9,9 +9,22 @@ State (``$DATAROOM_HOME/alerts/state.json``, guarded by an ``flock``):
 
 * ``offset``/``seq``: where the last scan stopped in the audit log (a log shorter than the offset
   means it was replaced or cut: the scanner starts over and says so in an alert);
-* ``denials``: each user's denied-query times inside the burst window;
+* ``denials``: each user's denied attempts inside the burst window, as ``[time, count]`` (a
+  coalesced record stands for ``count`` identical requests);
+* ``limits``: each user's resource-limit refusals inside the window, ``[time, decision_id, code]``;
+* ``functions``: each user's attempts to call denied function classes inside the window,
+  ``[time, decision_id, count, [codes]]``;
+* ``pending``: each allowed query still without a completion record (user, project, when it was
+  allowed, whether ``never_completed`` already fired for it);
 * ``volume``: each (user, project)'s row-count baseline (count, mean, M2: Welford's running variance);
 * ``ledger``: each column's last seen classification, the one before it, and when it changed.
+
+Queries that never complete are found by time, not by a record: every scan offers each pending
+query to the rules with how long it has waited (by the scanner's clock, read once before the scan
+reads the log, so a completion written before that moment is always seen first). The clock is
+injectable (``AlertScanner(clock=...)``) so tests move time instead of sleeping. A completion that
+arrives after the alert fired raises no second one; a completion that arrives late but before any
+scan noticed raises the same alert (so the result does not depend on when scans run).
 
 "Newly classified PII" is known from the ledger: every audit record carries the classification each
 column had when the query ran, and every scan also reads the current catalog. When a column's
@@ -32,12 +45,12 @@ import json
 import math
 import os
 import tomllib
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from dataroom.audit import utc_now
 from dataroom.catalog import Catalog, load_catalog
 from dataroom.rego import POLICY_ROOT, PolicyBundle
 from dataroom.querylog import NO_PROJECT, UNAUTHENTICATED
@@ -45,13 +58,28 @@ from dataroom.settings import Settings
 
 ALERT_POLICY_DIR = POLICY_ROOT / "alerts"
 ALERT_ENTRYPOINT = "dataroom.alerts.main"
+UNKNOWN_USER = "(unknown)"  # a completion whose decision the scanner never saw
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "dedupe_s": 3600,  # the same alert key is raised at most once per this many seconds
     "denied_burst": {"count": 5, "window_s": 600},
     "volume": {"sigma": 3.0, "min_history": 5, "min_rows": 1000, "max_rows": 500_000},
     "new_pii": {"days": 30},
+    # `count` refusals with one of `reason_codes` for one user within `window_s` seconds
+    "limit_refusals": {"count": 3, "window_s": 600, "reason_codes": ["memory_limit", "time_limit", "row_limit"]},
+    # an allowed query without a completion record `grace_s` seconds after its decision;
+    # unset: the query time limit (settings.query_timeout_s) plus GRACE_MARGIN_S
+    "never_completed": {"grace_s": None},
+    # one attempt (a decision with one of `reason_codes`) is medium; `repeat_count` within `window_s` is high
+    "denied_functions": {
+        "repeat_count": 2,
+        "window_s": 3600,
+        "reason_codes": ["sql_in_string", "session_state_function", "file_function"],
+    },
 }
+GRACE_MARGIN_S = 60.0
+PENDING_RETENTION_S = 7 * 86400  # a query that never completed is forgotten this long after its decision
+MAX_LISTED_DECISIONS = 10  # decision ids named in one alert message (the most recent)
 
 
 def alerts_dir(settings: Settings) -> Path:
@@ -63,7 +91,10 @@ def config_file(settings: Settings) -> Path:
 
 
 def load_config(settings: Settings) -> dict[str, Any]:
-    """Defaults overlaid with ``$DATAROOM_HOME/alerts.toml`` (same keys, e.g. ``[denied_burst] count = 3``)."""
+    """Defaults overlaid with ``$DATAROOM_HOME/alerts.toml`` (same keys, e.g. ``[denied_burst] count = 3``).
+
+    ``never_completed.grace_s`` left unset becomes ``settings.query_timeout_s + GRACE_MARGIN_S``.
+    """
     config = copy.deepcopy(DEFAULT_CONFIG)
     path = config_file(settings)
     if path.exists():
@@ -75,17 +106,47 @@ def load_config(settings: Settings) -> dict[str, Any]:
             if key not in config:
                 raise ValueError(f"alert configuration {path}: unknown setting {key!r} (known: {', '.join(config)})")
             if isinstance(config[key], dict):
+                if not isinstance(value, dict):
+                    raise ValueError(f"alert configuration {path}: {key} is a table ([{key}]), not a value")
                 unknown = set(value) - set(config[key])
                 if unknown:
                     raise ValueError(f"alert configuration {path}: unknown setting(s) {sorted(unknown)} in [{key}]")
+                for name, item in value.items():
+                    _check_type(path, f"{key}.{name}", config[key][name], item)
                 config[key].update(value)
             else:
+                _check_type(path, key, config[key], value)
                 config[key] = value
+    if config["never_completed"]["grace_s"] is None:
+        config["never_completed"]["grace_s"] = float(settings.query_timeout_s) + GRACE_MARGIN_S
     return config
+
+
+def _check_type(path: Path, name: str, default: Any, value: Any) -> None:
+    if isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        expected = "a list of strings"
+    else:  # numbers (None: a number with a computed default)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        expected = "a non-negative number"
+    if not ok:
+        raise ValueError(f"alert configuration {path}: {name} must be {expected}, not {value!r}")
 
 
 def _epoch(timestamp: str) -> float:
     return dt.datetime.fromisoformat(timestamp).timestamp()
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _attempts(record: dict[str, Any]) -> int:
+    """How many requests a record stands for (a coalesced refusal carries ``count``)."""
+    try:
+        return max(1, int(record.get("count") or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 @dataclass
@@ -121,10 +182,17 @@ class AlertLog:
 class AlertScanner:
     """Evaluates the alert rules over audit records appended since the last scan."""
 
-    def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None, bundle: PolicyBundle | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        catalog: Catalog | None = None,
+        bundle: PolicyBundle | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings or Settings()
         self.catalog = catalog
         self.bundle = bundle or PolicyBundle(ALERT_POLICY_DIR, [ALERT_ENTRYPOINT])
+        self.clock = clock  # seconds since the epoch; tests inject one to move time
         self.dir = alerts_dir(self.settings)
         self.state_path = self.dir / "state.json"
         self.log = AlertLog(self.dir / "alerts.jsonl")
@@ -137,7 +205,8 @@ class AlertScanner:
         with (self.dir / "state.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                state = self._load_state()
+                now = self.clock()  # before reading: any completion written before `now` is read below
+                state = self._load_state(now)
                 raised: list[dict[str, Any]] = []
                 events = 0
                 audit_path = self.settings.audit_file
@@ -152,6 +221,7 @@ class AlertScanner:
                     except Exception as exc:  # never stall on one record: say so loudly instead
                         raised.append(self._unprocessable(record, exc))
                     state["offset"], state["seq"] = offset, record.get("seq", state["seq"])
+                raised.extend(self._check_pending(state, config, now))
                 self._observe_catalog(state)
                 self.log.append(raised)
                 self._save_state(state)
@@ -165,13 +235,29 @@ class AlertScanner:
     # -- state -----------------------------------------------------------------------------------
     @staticmethod
     def _empty_state() -> dict[str, Any]:
-        return {"offset": 0, "seq": -1, "denials": {}, "volume": {}, "ledger": {}, "pending": {}, "last_alert": {}}
+        return {
+            "offset": 0,
+            "seq": -1,
+            "denials": {},
+            "limits": {},
+            "functions": {},
+            "volume": {},
+            "ledger": {},
+            "pending": {},
+            "last_alert": {},
+        }
 
-    def _load_state(self) -> dict[str, Any]:
+    def _load_state(self, now: float) -> dict[str, Any]:
         try:
-            return {**self._empty_state(), **json.loads(self.state_path.read_text())}
+            state = {**self._empty_state(), **json.loads(self.state_path.read_text())}
         except FileNotFoundError:
             return self._empty_state()
+        # state written by earlier versions: denial times without counts, pending as [user, project]
+        state["denials"] = {u: [t if isinstance(t, list) else [t, 1] for t in ts] for u, ts in state["denials"].items()}
+        for decision_id, entry in list(state["pending"].items()):
+            if isinstance(entry, list):
+                state["pending"][decision_id] = {"user": entry[0], "project_id": entry[1], "at": now, "timestamp": _iso(now), "seq": None, "alerted": False}
+        return state
 
     def _save_state(self, state: dict[str, Any]) -> None:
         tmp = self.state_path.with_name("state.json.tmp")
@@ -199,13 +285,42 @@ class AlertScanner:
             event, context = self._decision_event(record, state, config)
         elif kind == "completion":
             pending = state["pending"].pop(record.get("decision_id"), None)
-            if pending is None:
-                return []
-            event, context = self._completion_event(record, pending, state)
+            event, context = self._completion_event(record, pending, state, config)
         else:
             return []
+        return self._evaluate(event, context, record, state, config)
+
+    def _evaluate(self, event: dict[str, Any], context: dict[str, Any], record: dict[str, Any], state: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
         found = self.bundle.evaluate(ALERT_ENTRYPOINT, {"event": event, "context": context, "config": config}) or []
         return [a for a in (self._finish(a, event, record, state, config) for a in sorted(found, key=lambda a: a["key"])) if a]
+
+    def _check_pending(self, state: dict[str, Any], config: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        """Offer every allowed query still without a completion to the rules, with how long it has waited."""
+        raised: list[dict[str, Any]] = []
+        for decision_id, p in sorted(state["pending"].items(), key=lambda item: item[1]["at"]):
+            if p["alerted"]:
+                if now - p["at"] > PENDING_RETENTION_S:
+                    del state["pending"][decision_id]
+                continue
+            event = {
+                "kind": "pending",
+                "decision_id": decision_id,
+                "user": p["user"],
+                "project_id": p["project_id"],
+                "timestamp": p["timestamp"],
+                "waited_s": round(now - p["at"], 3),
+            }
+            record = {"timestamp": p["timestamp"], "seq": p["seq"], "decision_id": decision_id}
+            try:
+                found = self._evaluate(event, {}, record, state, config)
+            except Exception as exc:  # say so once, not on every scan
+                p["alerted"] = True
+                raised.append(self._unprocessable(record, exc))
+                continue
+            if any(a["rule"] == "never_completed" for a in found) or state["last_alert"].get(f"never_completed:{decision_id}") is not None:
+                p["alerted"] = True
+            raised.extend(found)
+        return raised
 
     def _decision_event(self, record: dict[str, Any], state: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         inp = record.get("input") or {}
@@ -217,15 +332,21 @@ class AlertScanner:
             previous, days = self._classification_history(state["ledger"].get(key), c["classification"], at)
             columns.append({**c, "previous_classification": previous, "days_since_reclassified": days})
             self._observe(state["ledger"], key, c["classification"], record["timestamp"])
-        window = float(config["denied_burst"]["window_s"])
-        denials = [t for t in state["denials"].get(user, []) if at - t <= window]
-        if record.get("outcome") == "denied":
-            denials.append(at)
-        state["denials"][user] = denials
-        if not denials:
-            state["denials"].pop(user, None)
+        attempts = _attempts(record)
+        reasons = [r for r in (record.get("result") or {}).get("reasons") or [] if isinstance(r, dict)]
+        denials = self._window(state["denials"], user, at, config["denied_burst"]["window_s"], [at, attempts] if record.get("outcome") == "denied" else None)
+        function_codes = sorted({r.get("code") for r in reasons} & set(config["denied_functions"]["reason_codes"]))
+        entry = [at, record.get("decision_id"), attempts, function_codes] if function_codes else None
+        functions = self._window(state["functions"], user, at, config["denied_functions"]["window_s"], entry)
         if record.get("outcome") == "allowed":
-            state["pending"][record["decision_id"]] = [user, inp.get("project_id") or NO_PROJECT]
+            state["pending"][record["decision_id"]] = {
+                "user": user,
+                "project_id": inp.get("project_id") or NO_PROJECT,
+                "at": at,
+                "timestamp": record["timestamp"],
+                "seq": record.get("seq"),
+                "alerted": False,
+            }
         event = {
             "kind": "decision",
             "decision_id": record.get("decision_id"),
@@ -233,17 +354,49 @@ class AlertScanner:
             "project_id": inp.get("project_id") or NO_PROJECT,
             "outcome": record.get("outcome"),
             "columns": columns,
-            "reasons": [r.get("code") for r in (record.get("result") or {}).get("reasons") or []],
+            "reasons": [r.get("code") for r in reasons],
+            "reason_details": [{"code": str(r.get("code")), "message": str(r.get("message") or "")} for r in reasons],
         }
-        return event, {"user_denied_in_window": len(denials)}
+        context = {
+            "user_denied_in_window": sum(n for _, n in denials),
+            "user_denied_function_attempts_in_window": sum(f[2] for f in functions),
+            "user_denied_function_codes": sorted({c for f in functions for c in f[3]}),
+            "user_denied_function_decisions": [f[1] for f in functions][-MAX_LISTED_DECISIONS:],
+        }
+        return event, context
 
-    def _completion_event(self, record: dict[str, Any], pending: list[Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        user, project_id = pending
+    @staticmethod
+    def _window(by_user: dict[str, list[list[Any]]], user: str, at: float, window_s: float, entry: list[Any] | None) -> list[list[Any]]:
+        """``user``'s entries (each starting with its time) within ``window_s`` of ``at``, plus ``entry``; stored back."""
+        kept = [e for e in by_user.get(user, []) if at - e[0] <= float(window_s)]
+        if entry is not None:
+            kept.append(entry)
+        if kept:
+            by_user[user] = kept
+        else:
+            by_user.pop(user, None)
+        return kept
+
+    def _completion_event(
+        self, record: dict[str, Any], pending: dict[str, Any] | None, state: dict[str, Any], config: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A completion with its decision's user and project (unknown if the decision was never seen)."""
+        at = _epoch(record["timestamp"])
+        if pending is None:  # no decision seen for it (or forgotten long ago): still worth the crash/limit rules
+            user, project_id = UNKNOWN_USER, NO_PROJECT
+        else:
+            user, project_id = pending["user"], pending["project_id"]
         key = f"{user}|{project_id}"
         count, mean, m2 = state["volume"].get(key, [0, 0.0, 0.0])
         baseline = {"count": count, "mean": round(mean, 3), "stddev": round(math.sqrt(m2 / (count - 1)) if count > 1 else 0.0, 3)}
         rows = int(record.get("rows") or 0)
-        if record.get("status") == "executed":  # Welford's running mean/variance, after taking the baseline
+        status, reason_code = record.get("status"), record.get("reason_code")
+        limit = status == "refused" and reason_code in config["limit_refusals"]["reason_codes"]
+        limits = self._window(state["limits"], user, at, config["limit_refusals"]["window_s"], [at, record.get("decision_id"), reason_code] if limit else None)
+        codes: dict[str, int] = {}
+        for entry in limits:
+            codes[entry[2]] = codes.get(entry[2], 0) + 1
+        if pending is not None and record.get("status") == "executed":  # Welford's running mean/variance, after taking the baseline
             count += 1
             delta = rows - mean
             mean += delta / count
@@ -254,11 +407,24 @@ class AlertScanner:
             "decision_id": record.get("decision_id"),
             "user": user,
             "project_id": project_id,
-            "status": record.get("status"),
+            "timestamp": record["timestamp"],
+            "status": status,
+            "reason_code": reason_code,
+            "error": str(record.get("error") or "no message"),
+            "error_type": str(record.get("error_type") or "unknown"),
             "rows": rows,
             "bytes": int(record.get("bytes") or 0),
         }
-        return event, {"volume_baseline": baseline}
+        context = {
+            "volume_baseline": baseline,
+            "user_limit_refusals_in_window": len(limits),
+            "user_limit_refusal_codes": codes,
+            "user_limit_refusal_decisions": [e[1] for e in limits][-MAX_LISTED_DECISIONS:],
+        }
+        if pending is not None:
+            context["completed_after_s"] = round(at - pending["at"], 3)
+            context["never_completed_alerted"] = bool(pending["alerted"])
+        return event, context
 
     @staticmethod
     def _classification_history(entry: dict[str, Any] | None, current: str, at: float) -> tuple[str | None, float | None]:
@@ -288,7 +454,7 @@ class AlertScanner:
                 catalog = load_catalog(self.settings.catalog_file)
             except Exception:
                 return
-        now = utc_now()
+        now = _iso(self.clock())
         for table in catalog.tables.values():
             for column, cls in table.columns.items():
                 key = f"{table.name}.{column}"
@@ -307,7 +473,7 @@ class AlertScanner:
         state["last_alert"] = {k: v for k, v in state["last_alert"].items() if v >= horizon}
         return {
             "alert_id": str(uuid.uuid4()),
-            "raised_at": utc_now(),
+            "raised_at": _iso(self.clock()),
             "event_at": record["timestamp"],
             "seq": record.get("seq"),
             "decision_id": event.get("decision_id"),
@@ -319,8 +485,8 @@ class AlertScanner:
     def _unprocessable(self, record: dict[str, Any], exc: Exception) -> dict[str, Any]:
         return {
             "alert_id": str(uuid.uuid4()),
-            "raised_at": utc_now(),
-            "event_at": record.get("timestamp") or utc_now(),
+            "raised_at": _iso(self.clock()),
+            "event_at": record.get("timestamp") or _iso(self.clock()),
             "seq": record.get("seq"),
             "decision_id": record.get("decision_id"),
             "user": None,
@@ -335,8 +501,8 @@ class AlertScanner:
     def _alert_log_replaced(self, state: dict[str, Any], size: int) -> dict[str, Any]:
         return {
             "alert_id": str(uuid.uuid4()),
-            "raised_at": utc_now(),
-            "event_at": utc_now(),
+            "raised_at": _iso(self.clock()),
+            "event_at": _iso(self.clock()),
             "seq": None,
             "decision_id": None,
             "user": None,

@@ -6,13 +6,14 @@ import json
 
 import click
 
-from dataroom.alerts import AlertScanner, config_file, load_config
+from dataroom.alerts import GRACE_MARGIN_S, AlertScanner, config_file, load_config
 from dataroom.settings import Settings
 
 
 @click.group()
 def alerts() -> None:
-    """Alerts over the audit stream: denied-query bursts, unusual volumes, newly classified PII."""
+    """Alerts over the audit stream: denied-query bursts, unusual volumes, newly classified PII,
+    engine crashes, resource-limit bursts, queries that never completed, denied function classes."""
 
 
 @alerts.command()
@@ -30,7 +31,11 @@ def scan(as_json: bool) -> None:
 
 
 @alerts.command("list")
-@click.option("--rule", help="Only this rule (denied_burst, unusual_volume, large_result, new_pii_column).")
+@click.option(
+    "--rule",
+    help="Only this rule (denied_burst, unusual_volume, large_result, new_pii_column, engine_crash, "
+    "limit_refusals, never_completed, denied_function_class).",
+)
 @click.option("--user", help="Only alerts about this user.")
 @click.option("--since", help="Only alerts for events at or after this ISO time (e.g. 2026-01-01).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -54,4 +59,5 @@ def config() -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"# thresholds (override in {config_file(settings)})")
+    click.echo(f"# never_completed.grace_s defaults to the query time limit (query_timeout_s = {settings.query_timeout_s:g}) + {GRACE_MARGIN_S:g} s")
     click.echo(json.dumps(effective, indent=2))

@@ -7,20 +7,25 @@
 #   (denials in the window, the row-volume baseline, each column's previous classification);
 #   `config` holds the thresholds from $DATAROOM_HOME/alerts.toml. Output: a set of alerts, each
 #   {rule, severity, title, key, message}; the scanner suppresses a repeated key within config.dedupe_s.
+#   Execution alerts (engine crashes, resource-limit bursts, queries that never completed) are in
+#   execution.rego; attempts to call denied function classes in functions.rego.
 package dataroom.alerts
 
 import rego.v1
 
+import data.dataroom.alerts.execution
+import data.dataroom.alerts.functions
+
 # METADATA
 # title: Alerts
 # description: Every alert one audit event raises.
-alerts(req) := ((denied_burst(req) | unusual_volume(req)) | large_result(req)) | new_pii_column(req)
+alerts(req) := ((((denied_burst(req) | unusual_volume(req)) | large_result(req)) | new_pii_column(req)) | execution.alerts(req)) | functions.alerts(req)
 
 main := alerts(input)
 
 # METADATA
 # title: Burst of denied queries
-# description: One user had at least config.denied_burst.count denied queries within config.denied_burst.window_s seconds.
+# description: One user had at least config.denied_burst.count denied queries within config.denied_burst.window_s seconds (a coalesced record counts as the requests it stands for).
 denied_burst(req) := {a |
 	req.event.kind == "decision"
 	req.event.outcome == "denied"
