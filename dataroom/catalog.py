@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -151,6 +152,39 @@ class Catalog(_Strict):
 
     def project_tables(self, project: Project) -> list[Table]:
         return [self.tables[t.lower()] for t in project.tables]
+
+
+@dataclass(frozen=True)
+class WithheldColumn:
+    """A column of a project's table that the project may not see, and why (shown to the user)."""
+
+    table: str
+    column: str
+    classification: str
+    reason: str
+
+
+def withheld_reason(classification: Classification, project: Project) -> str:
+    if classification is Classification.PII:
+        return "PII is never visible in the data room"
+    if classification is Classification.QUASI_IDENTIFIER and project.multi_tenant:
+        return "quasi-identifiers are withheld in multi-tenant projects"
+    return f"project {project.id} does not include {classification.value} columns"
+
+
+def visible_columns(table: Table, project: Project) -> list[str]:
+    """The columns of ``table`` that ``project`` may see, in table order: the catalog's one rule."""
+    classes = project.visible_classes()
+    return [c for c, cls in table.columns.items() if cls in classes]
+
+
+def withheld_columns(table: Table, project: Project) -> list[WithheldColumn]:
+    classes = project.visible_classes()
+    return [
+        WithheldColumn(table.name, c, cls.value, withheld_reason(cls, project))
+        for c, cls in table.columns.items()
+        if cls not in classes
+    ]
 
 
 def load_catalog(path: Path) -> Catalog:

@@ -1,56 +1,69 @@
 """The one path every query takes: scope → analyse → decide → audit → execute → check → audit.
 
 Both front doors (the ``dataroom query`` CLI in-process, the broker service over HTTP) call
-:meth:`QueryService.run`; there is no other way to execute SQL over the data.
+:meth:`QueryService.run`; there is no other way to execute SQL over the data. Requests a front
+door refuses before a query exists (a bad token, a malformed body, a flood) are recorded through
+:meth:`QueryService.record_refusal`, and what a project may see is answered by
+:meth:`QueryService.project_tables`: the front doors import neither the engine nor the audit log.
+
+Every input is hostile: SQL, user and project arrive as arbitrary text and are checked
+(:mod:`dataroom.redaction`) before anything else; whatever they hold, the attempt leaves exactly
+one decision record. Every message that goes back out is scrubbed of storage locations.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, decision_record, new_decision_id, utc_now
-from dataroom.catalog import Catalog, Project, load_catalog
-from dataroom.engine import Cancellation, PlanRejected, QueryResult, ResultTooLarge, Session, withheld_columns
+from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, visible_columns, withheld_columns
+from dataroom.engines import Cancellation, EngineRefusal, SqlError
+from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
+from dataroom.redaction import InspectedText, inspect_text, scrub_paths
 from dataroom.settings import Settings
-from dataroom.storage import S3Access
 
-SESSION_TTL_S = 900
+__all__ = ["Cancellation", "Outcome", "QueryOutcome", "QueryResult", "QueryService"]
 
-# DuckDB errors that mean "your SQL is wrong" (exit 2), as opposed to a failure of the data room.
-USER_SQL_ERRORS = (
-    duckdb.BinderException,
-    duckdb.CatalogException,
-    duckdb.ParserException,
-    duckdb.ConversionException,
-    duckdb.InvalidInputException,
-    duckdb.OutOfRangeException,
-    duckdb.TypeMismatchException,
-    duckdb.NotImplementedException,
-)
+MAX_NAME_CHARS = 64  # user names and project ids (the registry's key width)
+REFUSAL_PATH = "dataroom/broker/authenticate"
 
 
 class Outcome(str, Enum):
     """How a query attempt ended; the CLI's exit codes follow it."""
 
     ALLOWED = "allowed"  # decided and executed, result returned (exit 0)
-    DENIED = "denied"  # refused by policy (exit 3)
-    INVALID = "invalid"  # bad input: unparseable SQL, unknown user or project (exit 2)
+    DENIED = "denied"  # refused by policy, a limit or the engine guard (exit 3)
+    INVALID = "invalid"  # bad input: unparseable SQL or bytes, unknown user (exit 2)
     ERROR = "error"  # allowed but failed to execute, or the policy could not decide (exit 1)
 
     @property
     def exit_code(self) -> int:
         return {"allowed": 0, "denied": 3, "invalid": 2, "error": 1}[self.value]
+
+
+@dataclass
+class QueryResult:
+    table: pa.Table
+    duration_ms: float
+    withheld: list[WithheldColumn] = field(default_factory=list)
+    ipc: pa.Buffer | None = None  # the result as one Arrow IPC stream: hashed for the audit, sent by the broker
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def bytes(self) -> int:
+        return self.table.nbytes
 
 
 @dataclass
@@ -79,44 +92,41 @@ class QueryOutcome:
         }
 
 
-def arrow_ipc_stream(table: pa.Table) -> pa.Buffer:
-    """The result as one Arrow IPC stream (schema, record batches, end-of-stream).
-
-    Sized first (a mock stream only counts bytes), then written once into a buffer of exactly
-    that size: no regrowth copies. The audit hashes these bytes and the broker sends them, so a
-    client can match what it received to its audit record.
-    """
-    mock = pa.MockOutputStream()
-    with pa.ipc.new_stream(mock, table.schema) as writer:
-        writer.write_table(table)
-    buffer = pa.allocate_buffer(mock.size())
-    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
-        writer.write_table(table)
-    return buffer
+def project_unavailable(project_id: str) -> Reason:
+    """One answer for a project that does not exist and one the caller may not use (no oracle)."""
+    return Reason(
+        "project_not_available",
+        f"project {project_id!r} does not exist or you are not a member of it: see your projects with "
+        "`dataroom project list` or room.projects()",
+    )
 
 
 class QueryService:
-    """Holds the catalog, the policy engine, the audit log and the per-(user, project) sessions."""
+    """Holds the catalog, the policy engine, the audit log, the registry and the execution engine."""
 
     def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None, policy: PolicyEngine | None = None) -> None:
         self.settings = settings or Settings()
         self.catalog = catalog or load_catalog(self.settings.catalog_file)
         self.policy = policy or make_policy_engine(self.settings.policy_engine, self.settings.opa_url)
         self.audit = AuditLog(self.settings.audit_file)
-        # Projects come from the registry (seeded from the catalog on first use).
         from dataroom.registry import Registry
 
         self.registry = Registry(self.settings.registry_database_url, self.catalog, self.audit)
-        self._s3 = S3Access(self.settings)
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
+        self.engine = SupervisedEngine(self.settings, self.catalog)
+        # Storage roots scrubbed from every message that goes out (the patterns catch the rest).
+        roots = {str(self.settings.home), str(self.settings.home.resolve()), str(self.settings.cache_dir)}
+        roots |= {self.catalog.resolve_location(t) for t in self.catalog.tables.values()}
+        self._storage_roots = tuple(roots)
 
     # -- step 2: scope -------------------------------------------------------------------------
     def project_for(self, project_id: str) -> Project | None:
         """The project as the policy sees it: the registry's row, read by primary key on every query."""
+        name = inspect_text(project_id, max_chars=MAX_NAME_CHARS, what="the project id")
+        if name.problem is not None:
+            return None
         return self.registry.policy_project(project_id)
 
-    def policy_input(self, user: str, groups: list[str], project: Project | None, facts: QueryFacts) -> dict[str, Any]:
+    def policy_input(self, user: str, groups: list[str], project: Project | None, facts: QueryFacts, project_id: str = "") -> dict[str, Any]:
         proj = None
         if project is not None:
             proj = {
@@ -131,10 +141,15 @@ class QueryService:
             }
         return {
             "user": {"name": user, "groups": groups},
+            "project_id": project_id,
             "project": proj,
             "facts": facts.to_dict(),
             "today": dt.date.today().isoformat(),
         }
+
+    def public_message(self, message: str) -> str:
+        """``message`` as it may leave the data room: no storage locations."""
+        return scrub_paths(message, self._storage_roots)
 
     # -- the pipeline ---------------------------------------------------------------------------
     def run(
@@ -147,18 +162,20 @@ class QueryService:
         cancellation: Cancellation | None = None,
     ) -> QueryOutcome:
         decision_id = new_decision_id()
-        known_user = self.catalog.users.get(user)
+        self.engine.prewarm()  # a spare worker starts while this thread analyses and decides
+        text = inspect_text(sql, max_chars=self.settings.max_sql_chars)
+        who = inspect_text(user, max_chars=MAX_NAME_CHARS, what="the user name")
+        where = inspect_text(project_id, max_chars=MAX_NAME_CHARS, what="the project id")
+        known_user = self.catalog.users.get(user) if who.problem is None else None
         if groups is None:
             groups = list(known_user.groups) if known_user else []
         project = self.project_for(project_id)
-        facts = analyse(sql, self.catalog)  # step 3 (never raises for bad SQL)
-        policy_input = self.policy_input(user, groups, project, facts)
+        facts = analyse(sql, self.catalog) if text.problem is None else QueryFacts(parse_error=text.problem)
+        policy_input = self.policy_input(who.stored, groups, project, facts, where.stored)
 
-        invalid = []
-        if known_user is None:
+        invalid = [Reason("bad_input", p) for p in (text.problem, who.problem) if p]
+        if known_user is None and who.problem is None:
             invalid.append(Reason("unknown_user", f"user {user!r} is not in the catalog"))
-        if project is None:
-            invalid.append(Reason("unknown_project", f"project {project_id!r} does not exist (see `dataroom project list`)"))
         decision: Decision | None = None
         error = None
         if invalid:
@@ -169,7 +186,7 @@ class QueryService:
                 reasons = decision.reasons
                 if decision.allow:
                     outcome = Outcome.ALLOWED
-                elif facts.parse_error:
+                elif facts.parse_error and not any(r.code == "project_not_available" for r in reasons):
                     outcome = Outcome.INVALID
                 else:
                     outcome = Outcome.DENIED
@@ -180,7 +197,7 @@ class QueryService:
             decision_record(
                 decision_id=decision_id,
                 path="dataroom/query/main",
-                input_doc={**policy_input, "project_id": project_id, "sql": sql, "client": client},
+                input_doc={**policy_input, **where.audit_fields("project_id"), **text.audit_fields("sql"), "client": client},
                 allow=outcome is Outcome.ALLOWED,
                 reasons=[r.__dict__ for r in reasons],
                 outcome=outcome.value,
@@ -190,69 +207,134 @@ class QueryService:
                 metrics={"timer_policy_eval_ms": round(decision.eval_ms, 3) if decision else None},
             )
         )
-        result = QueryOutcome(outcome, decision_id, list(reasons), error=error, facts=facts)
+        result = QueryOutcome(outcome, decision_id, self._public(reasons), error=self._public_error(error), facts=facts)
         if outcome is not Outcome.ALLOWED:
             return result
-
         assert project is not None
+        self._execute(result, user, project, sql, cancellation)
+        return result
+
+    def _execute(self, result: QueryOutcome, user: str, project: Project, sql: str, cancellation: Cancellation | None) -> None:
+        """Steps 6–8: run on the project's engine, check, and append the completion record."""
         started = time.perf_counter()
-        try:  # step 6 and 7 (row cap inside execute)
-            session = self.session(user, project)
-            table = session.execute(
-                sql, max_rows=self.settings.max_rows, timeout_s=self.settings.query_timeout_s, cancellation=cancellation
-            )
+        completion: dict[str, Any]
+        try:
+            executed = self.engine.execute(user, project, sql, cancellation)
             withheld = []
-            if facts.stars:
-                star_tables = set(facts.tables)
+            if result.facts and result.facts.stars:
+                star_tables = set(result.facts.tables)
                 withheld = [w for t in self.catalog.project_tables(project) if t.name in star_tables for w in withheld_columns(t, project)]
-            ipc = arrow_ipc_stream(table)
-            result.result = QueryResult(table, (time.perf_counter() - started) * 1000, withheld, ipc)
+            result.result = QueryResult(executed.table, (time.perf_counter() - started) * 1000, withheld, executed.ipc)
             completion = {
                 "status": "executed",
-                "rows": table.num_rows,
-                "bytes": table.nbytes,
-                "result_digest": hashlib.sha256(memoryview(ipc)).hexdigest(),
+                "rows": executed.table.num_rows,
+                "bytes": executed.table.nbytes,
+                "result_digest": hashlib.sha256(memoryview(executed.ipc)).hexdigest(),
             }
-        except (ResultTooLarge, PlanRejected) as exc:  # the output check or the engine's own guard refused it
-            code = "row_limit" if isinstance(exc, ResultTooLarge) else "engine_guard"
-            result.outcome, result.reasons = Outcome.DENIED, [Reason(code, str(exc))]
-            completion = {"status": "refused", "error": str(exc), "error_type": type(exc).__name__}
-        except Exception as exc:
-            user_error = isinstance(exc, USER_SQL_ERRORS)
-            result.outcome, result.error = (Outcome.INVALID if user_error else Outcome.ERROR), _first_line(exc)
-            completion = {"status": "failed", "error": result.error, "error_type": type(exc).__name__}
+        except EngineRefusal as refusal:  # a limit, the guard, a crash or a cancel: the query's own fault
+            result.outcome, result.reasons = Outcome.DENIED, self._public([Reason(refusal.code, refusal.message)])
+            completion = {"status": "refused", "reason_code": refusal.code, "error": refusal.message, "error_type": "EngineRefusal"}
+        except SqlError as exc:
+            result.outcome, result.error = Outcome.INVALID, self.public_message(exc.message)
+            completion = {"status": "failed", "error": exc.message, "error_type": exc.kind}
+        except Exception as exc:  # EngineFailure, StorageError, or a defect: an internal error
+            message = getattr(exc, "message", None) or _first_line(exc)
+            result.outcome, result.error = Outcome.ERROR, self.public_message(message)
+            completion = {"status": "failed", "error": message, "error_type": getattr(exc, "kind", type(exc).__name__)}
         self.audit.append(  # step 8
             {
                 "type": "completion",
-                "decision_id": decision_id,
+                "decision_id": result.decision_id,
                 "timestamp": utc_now(),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 **completion,
             }
         )
-        return result
 
-    def session(self, user: str, project: Project) -> Session:
-        key = f"{user}\0{project.id}"
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is None or time.monotonic() - session.created > SESSION_TTL_S or session.project != project:
-                if session is not None:
-                    session.close()
-                session = Session(
-                    self.catalog, project, memory_limit=self.settings.memory_limit, threads=self.settings.threads, s3=self._s3
-                )
-                self._sessions[key] = session
-            return session
+    def _public(self, reasons: list[Reason]) -> list[Reason]:
+        return [Reason(r.code, self.public_message(r.message)) for r in reasons]
+
+    def _public_error(self, error: str | None) -> str | None:
+        return self.public_message(error) if error else None
+
+    # -- the other doors' records and questions ------------------------------------------------
+    def record_refusal(
+        self,
+        *,
+        outcome: str,
+        reasons: list[Reason],
+        request: dict[str, Any],
+        http_status: int,
+        user: str | None = None,
+        groups: list[str] | None = None,
+        project_id: str | None = None,
+        sql: str | None = None,
+        count: int = 1,
+    ) -> str:
+        """Record a request refused before a query existed (bad token, bad body, a flood); returns its decision id.
+
+        ``count`` > 1 records a coalesced flood: one record standing for that many identical refusals.
+        """
+        if outcome not in ("denied", "invalid", "error"):
+            raise ValueError(f"a refusal's outcome is denied, invalid or error, not {outcome!r}")
+        fields: dict[str, Any] = {}
+        for name, value in (("user", user), ("project_id", project_id), ("sql", sql)):
+            if value is not None:
+                fields.update(inspect_text(value, max_chars=self.settings.max_sql_chars).audit_fields(name))
+        record = decision_record(
+            path=REFUSAL_PATH,
+            input_doc={
+                "user": {"name": fields.pop("user", None), "groups": list(groups or [])},
+                "project": None,
+                "facts": None,
+                "today": dt.date.today().isoformat(),
+                "project_id": fields.pop("project_id", None),
+                "sql": fields.pop("sql", None),
+                **fields,
+                "client": "broker",
+                "request": {k: inspect_text(v, max_chars=1024).stored if isinstance(v, str) else v for k, v in request.items()},
+            },
+            allow=False,
+            reasons=[r.__dict__ for r in reasons],
+            outcome=outcome,
+            revision=self.policy.revision,
+            labels={"engine": "broker"},
+            metrics={"http_status": http_status},
+        )
+        if count != 1:
+            record["count"] = count
+        return self.audit.append(record)["decision_id"]
+
+    def project_tables(self, project_id: str, user: str | None = None) -> dict[str, Any] | None:
+        """What ``project_id`` may see, column by column; None when it is not available to ``user``.
+
+        ``user=None`` is the operator's view (the CLI run by the room's administrator).
+        """
+        project = self.project_for(project_id)
+        if project is None or (user is not None and user not in project.members):
+            return None
+        tables = []
+        for table in self.catalog.project_tables(project):
+            visible = set(visible_columns(table, project))
+            withheld = {w.column: w.reason for w in withheld_columns(table, project)}
+            tables.append(
+                {
+                    "table": table.name,
+                    "tenant": table.tenant,
+                    "description": table.description,
+                    "columns": [
+                        {"name": c, "classification": cls.value, "visible": c in visible, "reason": withheld.get(c)}
+                        for c, cls in table.columns.items()
+                    ],
+                }
+            )
+        return {"project": project.id, "multi_tenant": project.multi_tenant, "tables": tables}
 
     def close(self) -> None:
-        with self._lock:
-            for session in self._sessions.values():
-                session.close()
-            self._sessions.clear()
+        self.engine.close()
         self.audit.close()
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

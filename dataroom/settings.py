@@ -10,13 +10,15 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
 def default_home() -> Path:
-    """``$DATAROOM_HOME``, or ``~/.dataroom`` when unset."""
-    return Path(os.environ.get("DATAROOM_HOME") or Path.home() / ".dataroom").expanduser()
+    """``$DATAROOM_HOME``, or ``~/.dataroom`` when unset (as root ``/var/lib/dataroom``: the room's
+    service account owns the home and cannot reach into /root)."""
+    fallback = Path("/var/lib/dataroom") if os.geteuid() == 0 else Path.home() / ".dataroom"
+    return Path(os.environ.get("DATAROOM_HOME") or fallback).expanduser()
 
 
 class Settings(BaseSettings):
@@ -37,6 +39,12 @@ class Settings(BaseSettings):
     memory_limit: str = Field("2GB", description="DuckDB memory limit per session")
     threads: int = Field(2, ge=1, description="DuckDB threads per session")
     max_rows: int = Field(1_000_000, ge=1, description="Most rows a query may return (larger results are refused)")
+    worker_memory_limit: ByteSize = Field(
+        ByteSize(4 * 2**30), description="Memory each execution worker may allocate beyond its start-up mappings, enforced by the OS (RLIMIT_AS); e.g. 4GiB"
+    )
+    kill_grace_s: float = Field(5.0, gt=0, description="A worker still running this long after the time limit interrupted it is killed")
+    max_sql_chars: int = Field(100_000, ge=1, description="Longest SQL text accepted; longer texts are refused as bad input")
+    engine_test_hooks: bool = Field(False, description="Test only: lets a marked statement abort its worker (crash containment tests)")
 
     aws_role_arn: str | None = Field(None, description="Read-only production role the broker assumes for s3:// tables")
     aws_external_id: str | None = Field(None, description="ExternalId required by that role's trust policy")
@@ -63,6 +71,11 @@ class Settings(BaseSettings):
     @property
     def registry_database_url(self) -> str:
         return self.registry_url or f"sqlite:///{self.home / 'registry.sqlite'}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Derived files only the broker reads: the visible-column copies of local tables."""
+        return self.home / "cache"
 
     @property
     def audit_file(self) -> Path:

@@ -14,7 +14,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
@@ -43,6 +42,8 @@ class S3Access:
         self._creds: _Credentials | None = None
 
     def _client(self, service: str):
+        import boto3  # imported when S3 is used: execution workers over local tables never need it
+
         return boto3.client(service, region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint_url)
 
     def credentials(self) -> _Credentials:
@@ -60,6 +61,8 @@ class S3Access:
                     raise StorageError(f"cannot assume role {self.settings.aws_role_arn}: {exc}") from exc
                 self._creds = _Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"])
             else:  # the broker's own identity (e.g. an instance profile) reads directly
+                import boto3
+
                 frozen = boto3.Session().get_credentials()
                 if frozen is None:
                     raise StorageError("no AWS credentials for s3:// tables: set DATAROOM_AWS_ROLE_ARN")

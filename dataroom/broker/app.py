@@ -4,7 +4,9 @@ Every endpoint except ``health`` and ``openapi.json`` authenticates the caller w
 (:class:`~dataroom.broker.auth.BrokerAuth`). Queries run through the one pipeline in a thread
 pool, so the event loop stays free for other callers; an allowed result is streamed as Arrow IPC
 in chunks, a denial is a 403 with the decision and its reasons. A request refused before the
-pipeline (401/403/400/503) is audited with :func:`~dataroom.broker.refusals.record_refusal`.
+pipeline (401/403/400/413/503) is recorded through the pipeline
+(:meth:`~dataroom.pipeline.QueryService.record_refusal`), and a flood of refusals from one client
+is answered 429 and audited as counts (:mod:`dataroom.broker.flood`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
 from dataroom.broker.auth import BrokerAuth, Caller, Refused
+from dataroom.broker.flood import FLUSH_S, RefusalLimiter
 from dataroom.broker.jobs import QueryJob
 from dataroom.broker.openapi import ARROW_STREAM, openapi_spec
-from dataroom.broker.refusals import record_refusal
-from dataroom.engine import visible_columns, withheld_columns
-from dataroom.pipeline import Outcome, QueryService
+from dataroom.pipeline import Outcome, QueryService, project_unavailable
 from dataroom.policy import Reason
 
-MAX_SQL_CHARS = 100_000
-MAX_BODY_BYTES = 1 << 20
+MAX_BODY_BYTES = 1 << 20  # larger query bodies are read, discarded and refused (413)
+MAX_DISCARDED_BODY_BYTES = 1 << 30  # beyond this the connection is closed unread
 
 STATUS_FOR_OUTCOME = {Outcome.DENIED: 403, Outcome.INVALID: 400, Outcome.ERROR: 500}
 
@@ -46,6 +47,24 @@ class BrokerState:
     service_name: str = "broker"
     started: float = field(default_factory=time.time)
     jobs: set[QueryJob] = field(default_factory=set)
+    limiter: RefusalLimiter = field(default_factory=RefusalLimiter)
+    flush_scheduled: bool = False
+
+    async def flush_floods(self) -> None:
+        """Write the 429s counted since the last flush as one coalesced record per (client, reason)."""
+        self.flush_scheduled = False
+        loop = asyncio.get_running_loop()
+        for flood in self.limiter.drain():
+            await loop.run_in_executor(
+                None,
+                lambda f=flood: self.service.record_refusal(
+                    outcome="denied",
+                    reasons=[Reason("rate_limited", f"{f.count} requests from {f.client} refused as a flood after: {f.reason}")],
+                    request={"remote_ip": f.client, "flood_of": f.reason},
+                    http_status=429,
+                    count=f.count,
+                ),
+            )
 
 
 class BrokerHandler(web.RequestHandler):
@@ -93,14 +112,13 @@ class BrokerHandler(web.RequestHandler):
         answered even while every query worker is busy.
         """
         loop = asyncio.get_running_loop()
-        record = await loop.run_in_executor(
+        self.state.limiter.spend(self.request.remote_ip or "?")
+        decision_id = await loop.run_in_executor(
             None,
-            lambda: record_refusal(
-                self.state.service.audit,
+            lambda: self.state.service.record_refusal(
                 outcome=outcome,
                 reasons=[reason],
                 http_status=status,
-                policy_revision=self.state.service.policy.revision,
                 request=self._request_info(),
                 user=user,
                 groups=groups,
@@ -111,7 +129,7 @@ class BrokerHandler(web.RequestHandler):
         if status == 401:
             self.set_header("WWW-Authenticate", 'token realm="jupyterhub"')
         decision = {
-            "decision_id": record["decision_id"],
+            "decision_id": decision_id,
             "outcome": outcome,
             "allowed": False,
             "reasons": [reason.__dict__],
@@ -121,10 +139,29 @@ class BrokerHandler(web.RequestHandler):
         }
         self.write_json(status, {"decision": decision, "message": reason.message})
 
+    def too_many(self, token: str | None) -> bool:
+        """A flooding client without a known-good token: answer 429 and count it (no record of its own)."""
+        client = self.request.remote_ip or "?"
+        if not self.state.limiter.flooding(client, token):
+            return False
+        self.state.limiter.count(client, f"{self.request.method} {self.request.path}")
+        if not self.state.flush_scheduled:
+            self.state.flush_scheduled = True
+            asyncio.get_running_loop().call_later(FLUSH_S, lambda: asyncio.ensure_future(self.state.flush_floods()))
+        self.set_header("Retry-After", "10")
+        message = "too many refused requests from this client: wait, then send a valid JupyterHub token"
+        self.write_json(429, {"decision": None, "message": message, "reasons": [{"code": "rate_limited", "message": message}]})
+        return True
+
     async def caller(self, project_id: str | None = None, sql: str | None = None) -> Caller | None:
         """The authenticated caller, or None after a refusal has been audited and sent."""
+        token = self.state.auth.token(self)
+        if self.too_many(token):
+            return None
         try:
-            return await self.state.auth.authenticate(self)
+            caller = await self.state.auth.authenticate(self)
+            self.state.limiter.remember_good(token)
+            return caller
         except Refused as refused:
             app_log.warning("refused %s %s: %s", self.request.method, self.request.path, refused.reason.code)
             await self.refuse(
@@ -192,54 +229,45 @@ class TablesHandler(BrokerHandler):
         caller = await self.caller(project_id=project_id)
         if caller is None:
             return
-        service = self.state.service
         loop = asyncio.get_running_loop()
-        project = await loop.run_in_executor(None, service.project_for, project_id)
-        if project is None:
-            await self.refuse(
-                404, "invalid", Reason("unknown_project", f"project {project_id!r} does not exist"), user=caller.name, groups=caller.groups, project_id=project_id
-            )
+        described = await loop.run_in_executor(None, self.state.service.project_tables, project_id, caller.name)
+        if described is None:  # the same answer for a project that does not exist
+            await self.refuse(403, "denied", project_unavailable(project_id), user=caller.name, groups=caller.groups, project_id=project_id)
             return
-        if caller.name not in project.members:
-            await self.refuse(
-                403,
-                "denied",
-                Reason("not_a_member", f"user {caller.name} is not a member of project {project_id}"),
-                user=caller.name,
-                groups=caller.groups,
-                project_id=project_id,
-            )
-            return
-        tables = []
-        for table in service.catalog.project_tables(project):
-            visible = set(visible_columns(table, project))
-            withheld = {w.column: w.reason for w in withheld_columns(table, project)}
-            tables.append(
-                {
-                    "table": table.name,
-                    "tenant": table.tenant,
-                    "description": table.description,
-                    "columns": [
-                        {"name": c, "classification": cls.value, "visible": c in visible, "reason": withheld.get(c)}
-                        for c, cls in table.columns.items()
-                    ],
-                }
-            )
-        self.write_json(200, {"project": project.id, "multi_tenant": project.multi_tenant, "tables": tables})
+        self.write_json(200, described)
 
 
+@web.stream_request_body
 class QueryHandler(BrokerHandler):
+    """``POST v1/query``. The body is streamed: past :data:`MAX_BODY_BYTES` it is discarded and refused."""
+
     job: QueryJob | None = None
     _closed = False
 
+    def prepare(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self.request.connection.set_max_body_size(MAX_DISCARDED_BODY_BYTES)  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= MAX_BODY_BYTES:
+            self._chunks.append(chunk)
+
     def _body(self) -> dict[str, Any] | None:
         try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
+            body = json.loads(b"".join(self._chunks) or b"null")
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
             return None
         return body if isinstance(body, dict) else None
 
     async def post(self) -> None:
+        if self._size > MAX_BODY_BYTES:
+            caller = await self.caller()
+            if caller is not None:
+                problem = f"the request body is {self._size:,} bytes; the limit is {MAX_BODY_BYTES:,}"
+                await self.refuse(413, "invalid", Reason("body_too_large", problem), user=caller.name, groups=caller.groups)
+            return
         body = self._body()
         project_id = body.get("project") if body else None
         sql = body.get("sql") if body else None
@@ -255,8 +283,6 @@ class QueryHandler(BrokerHandler):
             problem = "name the project: {\"project\": \"<project id>\", \"sql\": ...}"
         elif not sql or not sql.strip():
             problem = "send one SQL statement in \"sql\""
-        elif len(sql) > MAX_SQL_CHARS:
-            problem = f"the SQL text is longer than {MAX_SQL_CHARS} characters"
         if problem:
             await self.refuse(400, "invalid", Reason("bad_request", problem), user=caller.name, groups=caller.groups, project_id=project_id, sql=sql)
             return

@@ -56,9 +56,13 @@ class BrokerAuth:
         self.service_name = service_name
         self.required_scopes = {f"access:services!service={service_name}"}
 
+    def token(self, handler: RequestHandler) -> str | None:
+        """The token the request carries (``Authorization`` header only), if any."""
+        return self.hub_auth.get_token(handler, in_cookie=False)
+
     async def authenticate(self, handler: RequestHandler) -> Caller:
         """The caller, or :class:`Refused` (401 no/bad token, 403 wrong scope, 503 Hub down)."""
-        token = self.hub_auth.get_token(handler, in_cookie=False)
+        token = self.token(handler)
         if not token:
             raise Refused(
                 401,

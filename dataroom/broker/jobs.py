@@ -1,8 +1,8 @@
 """One query, run through the pipeline in a worker thread, cancellable from the event loop.
 
-The job hands the pipeline a :class:`~dataroom.engine.Cancellation`; when the client disconnects
+The job hands the pipeline a :class:`~dataroom.pipeline.Cancellation`; when the client disconnects
 the event loop calls :meth:`QueryJob.cancel`, which stops the query before it executes or
-interrupts it while it runs. The pipeline audits it as failed (``QueryCancelled``).
+stops its worker while it runs. The pipeline audits it as refused (``cancelled``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from dataroom.engine import Cancellation
-from dataroom.pipeline import Outcome, QueryOutcome, QueryService
+from dataroom.pipeline import Cancellation, Outcome, QueryOutcome, QueryService
 
 
 @dataclass(eq=False)

@@ -58,6 +58,7 @@ async def serve(args: argparse.Namespace) -> None:
         finally:
             server.stop()
             state = app.settings["broker_state"]
+            await state.flush_floods()  # counted 429s not yet written
             for job in list(state.jobs):  # stop what still runs; the pipeline audits it as failed
                 job.cancel()
             try:

@@ -5,16 +5,7 @@ from __future__ import annotations
 import click
 
 from dataroom import demo_data as demo
-from dataroom.catalog import CatalogError, load_catalog
-from dataroom.engine import visible_columns, withheld_columns
 from dataroom.settings import Settings
-
-
-def _catalog():
-    try:
-        return load_catalog(Settings().catalog_file)
-    except CatalogError as exc:
-        raise click.UsageError(str(exc)) from exc
 
 
 @click.command("demo-data")
@@ -35,16 +26,17 @@ def demo_data(rows: int, if_missing: bool) -> None:
 @click.option("--project", "-p", required=True, help="Show what this project may see.")
 def tables(project: str) -> None:
     """List a project's tables with each column's classification and visibility."""
-    from dataroom.cli.project import open_registry
+    from dataroom.cli.common import service
 
-    catalog = _catalog()
-    proj = open_registry().policy_project(project)
-    if proj is None:
+    svc = service()
+    try:
+        described = svc.project_tables(project)
+    finally:
+        svc.close()
+    if described is None:
         raise click.UsageError(f"project {project!r} does not exist (see `dataroom project list`)")
-    for table in catalog.project_tables(proj):
-        click.echo(f"{table.name}  (tenant: {table.tenant or 'shared reference'})")
-        visible = set(visible_columns(table, proj))
-        withheld = {w.column: w.reason for w in withheld_columns(table, proj)}
-        for column, cls in table.columns.items():
-            mark = "visible" if column in visible else f"withheld: {withheld[column]}"
-            click.echo(f"    {column:<20} {cls.value:<17} {mark}")
+    for table in described["tables"]:
+        click.echo(f"{table['table']}  (tenant: {table['tenant'] or 'shared reference'})")
+        for column in table["columns"]:
+            mark = "visible" if column["visible"] else f"withheld: {column['reason']}"
+            click.echo(f"    {column['name']:<20} {column['classification']:<17} {mark}")

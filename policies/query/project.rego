@@ -8,27 +8,35 @@ import rego.v1
 # METADATA
 # title: Project reasons
 # description: Why the user may not query within this project.
-reasons(req) := missing(req) | membership(req) | status(req) | expiry(req)
+reasons(req) := unavailable(req) | status(req) | expiry(req)
 
-missing(req) := {r |
-	req.project == null
+# METADATA
+# title: Project not available
+# description: |
+#   One answer for a project that does not exist and one the user is not a member of, so that
+#   the answer reveals nothing about projects the user may not use. When it applies, it is the
+#   only reason of the decision (see main.rego).
+unavailable(req) := {r |
+	not named(req)
 	r := {"code": "no_project", "message": "queries run within an approved project: name one with --project"}
+} | {r |
+	named(req)
+	not member(req)
+	r := {"code": "project_not_available", "message": sprintf("project '%s' does not exist or you are not a member of it: see your projects with `dataroom project list` or room.projects()", [req.project_id])}
 }
 
-membership(req) := {r |
-	req.project != null
-	not req.user.name in req.project.members
-	r := {"code": "not_a_member", "message": sprintf("user %s is not a member of project %s", [req.user.name, req.project.id])}
-}
+named(req) if req.project_id != ""
+
+member(req) if req.user.name in req.project.members
 
 status(req) := {r |
-	req.project != null
+	member(req)
 	req.project.status != "approved"
 	r := {"code": "project_not_approved", "message": sprintf("project %s is %s, not approved", [req.project.id, req.project.status])}
 }
 
 expiry(req) := {r |
-	req.project != null
+	member(req)
 	req.project.expires < req.today
 	r := {"code": "project_expired", "message": sprintf("project %s expired on %s", [req.project.id, req.project.expires])}
 }

@@ -57,7 +57,6 @@ def test_denied_query_exits_3_with_reasons(dataroom_home: Path) -> None:
     [
         ("alice", "remediation-acme", "SELEC cvss FROM acme.findings", "parse_error"),
         ("nobody", "remediation-acme", "SELECT 1", "unknown_user"),
-        ("alice", "no-such-project", "SELECT 1", "unknown_project"),
         ("alice", "remediation-acme", "   -- just a comment", "parse_error"),
     ],
 )
@@ -71,7 +70,24 @@ def test_bad_input_exits_2_and_is_audited(dataroom_home: Path, user: str, projec
 
 def test_mallory_in_no_project_is_denied(dataroom_home: Path) -> None:
     out = cli(dataroom_home, "query", "-u", "mallory", "-p", "remediation-acme", "SELECT count(*) FROM acme.findings")
-    assert out.returncode == 3 and "not a member" in out.stderr
+    assert out.returncode == 3 and "[project_not_available]" in out.stderr
+
+
+def test_unknown_project_and_foreign_project_answer_alike(dataroom_home: Path) -> None:
+    """No existence oracle: a project that does not exist looks like one you may not use."""
+    sql = "SELECT count(*) FROM globex.findings"
+    foreign = cli(dataroom_home, "query", "-u", "mallory", "-p", "remediation-acme", "--format", "json", sql)
+    unknown = cli(dataroom_home, "query", "-u", "mallory", "-p", "remediation-acmf", "--format", "json", sql)
+    assert foreign.returncode == unknown.returncode == 3
+
+    def shape(out: subprocess.CompletedProcess) -> dict:
+        decision = json.loads(out.stdout)["decision"]
+        return {k: v for k, v in decision.items() if k != "decision_id"} | {
+            "reasons": [(r["code"], r["message"].replace("remediation-acmf", "remediation-acme")) for r in decision["reasons"]]
+        }
+
+    assert shape(foreign) == shape(unknown)
+    assert [r["code"] for r in json.loads(unknown.stdout)["decision"]["reasons"]] == ["project_not_available"]
 
 
 def test_internal_error_exits_1_and_is_audited(dataroom_home: Path) -> None:

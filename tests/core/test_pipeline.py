@@ -43,15 +43,29 @@ def test_row_cap_refuses_result(dataroom_home: Path) -> None:
     assert completion["status"] == "refused"
 
 
-def test_timeout_is_an_error_and_audited(dataroom_home: Path) -> None:
+def test_timeout_is_a_refusal_and_audited(dataroom_home: Path) -> None:
     svc = QueryService(Settings(query_timeout_s=0.3))
     try:
         outcome = svc.run("alice", "remediation-acme", "SELECT count(*) FROM acme.findings a, acme.findings b, acme.findings c")
         completion = list(svc.audit.records())[-1]
     finally:
         svc.close()
-    assert outcome.outcome is Outcome.ERROR and "longer than 0.3 s" in outcome.error
-    assert completion["status"] == "failed" and completion["error_type"] == "QueryTimeout"
+    assert outcome.outcome is Outcome.DENIED and [r.code for r in outcome.reasons] == ["time_limit"]
+    assert "(0.3 s)" in outcome.reasons[0].message
+    assert completion["status"] == "refused" and completion["reason_code"] == "time_limit"
+
+
+def test_recursive_cte_without_end_is_a_time_limit_refusal(dataroom_home: Path) -> None:
+    """The isolation issue's example: ran 60 s and exited 1; now a refusal within the limit."""
+    svc = QueryService(Settings(query_timeout_s=1, kill_grace_s=1))
+    try:
+        outcome = svc.run("alice", "remediation-acme", "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r")
+        completion = list(svc.audit.records())[-1]
+    finally:
+        svc.close()
+    assert outcome.outcome is Outcome.DENIED, outcome.summary()
+    assert [r.code for r in outcome.reasons] in (["time_limit"], ["memory_limit"])
+    assert completion["reason_code"] == outcome.reasons[0].code
 
 
 def test_expired_project_is_denied(dataroom_home: Path) -> None:
@@ -67,8 +81,10 @@ def test_expired_project_is_denied(dataroom_home: Path) -> None:
 
 
 def test_sql_rejected_by_duckdb_is_bad_input(service) -> None:
-    outcome = service.run("alice", "remediation-acme", "SELECT no_such_function(cvss) FROM acme.findings")
-    assert outcome.outcome is Outcome.INVALID and "no_such_function" in outcome.error
+    outcome = service.run("alice", "remediation-acme", "SELECT CAST(severity AS INTEGER) AS s FROM acme.findings")
+    assert outcome.outcome is Outcome.INVALID and "Conversion Error" in outcome.error
+    completion = list(service.audit.records())[-1]
+    assert completion["status"] == "failed" and completion["error_type"] == "ConversionException"
 
 
 def test_concurrent_queries_are_all_answered_and_audited(service) -> None:
@@ -113,4 +129,5 @@ def test_engine_guard_denies_what_a_broken_policy_would_allow(dataroom_home: Pat
         svc.close()
     assert outcome.outcome is Outcome.DENIED and outcome.table is None
     assert [r.code for r in outcome.reasons] == ["engine_guard"]
-    assert completion["status"] == "refused" and completion["error_type"] == "PlanRejected"
+    assert completion["status"] == "refused" and completion["reason_code"] == "engine_guard"
+    assert str(dataroom_home) not in str(outcome.summary())

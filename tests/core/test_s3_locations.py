@@ -64,7 +64,9 @@ def test_query_over_s3_through_assumed_role(s3_home, moto_endpoint: str) -> None
         assert sum(outcome.table.column("n").to_pylist()) == 2000
         star = svc.run("alice", "remediation-acme", "SELECT * FROM acme.findings f JOIN reference.cve c USING (cve_id) LIMIT 3")
         assert star.outcome is Outcome.ALLOWED and "analyst_email" not in star.table.column_names
-        creds = svc._s3.credentials()
+        from dataroom.storage import S3Access
+
+        creds = S3Access(settings).credentials()  # what the execution worker does with these settings
         assert creds.access_key != "testing" and creds.session_token, "data is read with the assumed role's credentials"
     finally:
         svc.close()

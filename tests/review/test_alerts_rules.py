@@ -116,18 +116,15 @@ def test_cli_scan_and_list(svc: QueryService, home: Path, invoke):
 
 def test_broker_refusals_without_a_user_are_scanned_too(svc: QueryService, home: Path):
     """Records the broker writes for requests refused before the pipeline (no user, no project, no SQL)."""
-    from dataroom.broker.refusals import record_refusal
     from dataroom.policy import Reason
 
     write_config(home, denied_burst={"count": 3, "window_s": 600})
     for _ in range(3):
-        record_refusal(
-            svc.audit,
+        svc.record_refusal(
             outcome="denied",
             reasons=[Reason("no_token", "send your Hub token")],
             http_status=401,
-            policy_revision=svc.policy.revision,
-            request={"method": "POST", "path": "/services/broker/v1/query", "remote_ip": "127.0.0.1", "user_agent": "test"},
+                request={"method": "POST", "path": "/services/broker/v1/query", "remote_ip": "127.0.0.1", "user_agent": "test"},
         )
     (alert,) = AlertScanner(Settings()).scan().alerts
     assert (alert["rule"], alert["user"], alert["project_id"]) == ("denied_burst", "(unauthenticated)", "(none)")

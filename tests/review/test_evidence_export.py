@@ -152,18 +152,15 @@ def test_cli_search_filters(svc: QueryService, invoke):
 
 
 def test_refusal_records_appear_in_search_and_export(svc: QueryService, registry: Registry, invoke):
-    from dataroom.broker.refusals import record_refusal
     from dataroom.policy import Reason
 
-    refusal = record_refusal(
-        svc.audit,
+    refusal_id = svc.record_refusal(
         outcome="denied",
         reasons=[Reason("no_token", "send your Hub token")],
         http_status=401,
-        policy_revision=svc.policy.revision,
         request={"method": "POST", "path": "/services/broker/v1/query", "remote_ip": "127.0.0.1", "user_agent": "test"},
     )
     r = invoke(audit_cli, "search", "--user", "(unauthenticated)", "--json")
-    assert [json.loads(line)["decision_id"] for line in r.output.splitlines()] == [refusal["decision_id"]]
+    assert [json.loads(line)["decision_id"] for line in r.output.splitlines()] == [refusal_id]
     summary = evidence.collect(registry, svc.audit, "2000-01-01", "2100-01-01").sections["query_summary"]
     assert summary == [{"project_id": "(none)", "outcome": "denied", "attempts": 1}]

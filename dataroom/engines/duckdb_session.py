@@ -1,0 +1,146 @@
+"""The locked-down DuckDB session one (user, project) pair queries through, inside a worker.
+
+The session exposes each of the project's tables as ``<schema>.<table>``: local tables are views
+over their visible-column copies (see :mod:`~dataroom.engines.visible_copies`) read by DuckDB's
+native Parquet reader, ``s3://`` tables are Arrow datasets opened with only the visible columns.
+External access is off except for exactly the copies (``allowed_paths``), extensions cannot
+autoload, configuration is locked, with memory and thread limits.
+
+Nothing the session can reach holds a withheld column, so the engine's own guard, independent
+of the policy, only keeps the statement a single read whose physical plan scans nothing but the
+project's sources (no ``range()``, no catalog or settings table functions).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from dataroom.engines.errors import EngineRefusal
+
+# Table functions a session's physical plan may contain: the project's Parquet views and Arrow
+# sources. Everything else (range, read_blob, duckdb_settings, ...) is refused by the guard.
+ALLOWED_SCANS = {"READ_PARQUET", "PYTHON_ARROW_SCAN"}
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """One table of a session: its visible columns and where they come from (copies or ``s3://``)."""
+
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    files: tuple[str, ...] = ()  # local: the visible-column copies
+    location: str | None = None  # remote: an s3:// prefix, opened with only ``columns``
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything a worker needs to build a project's session (picklable, holds no credentials)."""
+
+    project_id: str
+    tables: tuple[TableSource, ...]
+    memory_limit: str
+    threads: int
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "tables": [t.__dict__ for t in self.tables]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SessionSpec":
+        tables = tuple(
+            TableSource(t["schema"], t["table"], tuple(t["columns"]), tuple(t["files"]), t["location"]) for t in data["tables"]
+        )
+        return cls(data["project_id"], tables, data["memory_limit"], data["threads"])
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _plan_nodes(plan: list[dict]) -> Iterator[dict]:
+    stack = list(plan)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.get("children") or [])
+
+
+class Session:
+    """A DuckDB database holding only one project's visible data, locked after set-up."""
+
+    def __init__(self, spec: SessionSpec, s3=None) -> None:  # s3: dataroom.storage.S3Access
+        self.spec = spec
+        self._con = duckdb.connect(
+            config={
+                "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False,
+                "allow_community_extensions": False,
+                "allow_unsigned_extensions": False,
+                "memory_limit": spec.memory_limit,
+                "threads": spec.threads,
+            }
+        )
+        allowed_files: list[str] = []
+        for table in spec.tables:
+            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema)}")
+            view = f"{_ident(table.schema)}.{_ident(table.table)}"
+            if table.location is not None:
+                from dataroom.storage import open_dataset  # boto3 and Arrow datasets: only for s3:// tables
+
+                source = f"__source_{table.schema}_{table.table}"
+                self._con.register(source, open_dataset(table.location, list(table.columns), s3))
+                self._con.execute(f"CREATE VIEW {view} AS SELECT * FROM {_ident(source)}")
+            else:
+                allowed_files += table.files
+                columns = ", ".join(_ident(c) for c in table.columns)
+                self._con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet({_literal_list(list(table.files))})")
+        self._con.execute(f"SET allowed_paths = {_literal_list(allowed_files)}")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET parquet_metadata_cache = true")
+        self._con.execute("SET lock_configuration = true")
+
+    def check(self, sql: str) -> str:
+        """The engine's guard: one read statement scanning only the project's sources; returns it."""
+        statements = duckdb.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type is not duckdb.StatementType.SELECT:
+            raise EngineRefusal("engine_guard", "the engine runs exactly one read (SELECT) statement")
+        statement = statements[0].query
+        raw = self._con.execute("EXPLAIN (FORMAT json) " + statement).fetchall()
+        for node in _plan_nodes(json.loads(raw[0][1])):
+            function = (node.get("extra_info") or {}).get("Function")
+            if function is not None and function not in ALLOWED_SCANS:
+                raise EngineRefusal("engine_guard", f"the engine does not run table function {function.lower()}()")
+        return statement
+
+    def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> pa.Table:
+        """Run one (already decided) statement; refusals for the time limit and the row cap."""
+        timer = threading.Timer(timeout_s, self._con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            statement = self.check(sql)
+            reader = self._con.sql(statement).to_arrow_reader(batch_size=65_536)
+            batches, rows = [], 0
+            for batch in reader:
+                rows += batch.num_rows
+                if rows > max_rows:
+                    raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
+                batches.append(batch)
+            return pa.Table.from_batches(batches, schema=reader.schema)
+        except duckdb.InterruptException as exc:
+            raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more") from exc
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,254 @@
+"""Supervised execution: each statement runs in a worker process the parent can always stop.
+
+:class:`SupervisedEngine` keeps, per (user, project), a few idle workers that hold the project's
+session (reused between queries: no start-up on the hot path) and hands each statement to one
+of them. What the parent guarantees, whatever the statement does:
+
+* **time** — the worker interrupts the statement at the time limit; if it has not answered
+  ``kill_grace_s`` later (a native loop that never checks for interrupts) the parent kills it.
+  Either way the answer is a ``time_limit`` refusal.
+* **memory** — the worker's address space is capped by the OS (``worker_memory_limit``); an
+  allocation past it fails inside the worker, which answers ``memory_limit`` and exits.
+* **crashes** — a worker that dies (an abort in a native library, the OOM killer) is an
+  ``engine_crash`` refusal; the next statement gets a fresh worker.
+* **cancellation** — the caller's :class:`~dataroom.engines.Cancellation` kills the worker.
+
+Workers are fresh interpreters (``python -m dataroom.engines.worker``), never forks of the broker,
+whose threads make ``fork`` unsafe. One spare worker is started ahead of need (it imports DuckDB
+while the pipeline analyses and decides), so a new session costs a message, not a start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+import pyarrow as pa
+
+from dataroom.catalog import Catalog, Project, visible_columns
+from dataroom.engines.cancellation import Cancellation
+from dataroom.engines.duckdb_session import SessionSpec, TableSource
+from dataroom.engines.errors import EngineFailure, EngineRefusal, SqlError
+from dataroom.engines.visible_copies import visible_copy
+from dataroom.settings import Settings
+from dataroom.storage import local_parquet_files
+
+SESSION_TTL_S = 900  # specs (and their workers) are rebuilt after this: source files may change
+IDLE_WORKERS_PER_SESSION = 2
+WORKER_START_TIMEOUT_S = 120
+S3_SETTINGS = ("aws_role_arn", "aws_external_id", "aws_region", "aws_endpoint_url")
+
+
+@dataclass
+class ExecutionResult:
+    table: pa.Table
+    ipc: pa.Buffer  # the Arrow IPC stream the worker produced: hashed for the audit, sent by the broker
+
+
+class Worker:
+    """One worker process and the parent's end of its socket. Started blank; :meth:`open` gives it a session."""
+
+    def __init__(self, address_space: int, test_hooks: bool) -> None:
+        parent, child = socket.socketpair()
+        args = [sys.executable, "-m", "dataroom.engines.worker", str(child.fileno()), str(address_space)]
+        if test_hooks:
+            args.append("--test-hooks")
+        self.process = subprocess.Popen(args, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+        child.close()
+        self._conn = Connection(parent.detach())
+        self.usable = True
+
+    def _send(self, **message: object) -> None:
+        self._conn.send_bytes(json.dumps(message).encode())
+
+    def _receive(self) -> dict:
+        try:
+            return json.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            raise self._died() from None
+
+    def _died(self) -> EngineRefusal:
+        self.usable = False
+        try:
+            code = self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.process.returncode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        return EngineRefusal("engine_crash", f"the query engine stopped unexpectedly ({how}) and the query was not completed")
+
+    def open(self, spec: SessionSpec, s3: dict | None) -> None:
+        """Build the project's session in the worker (raises EngineFailure if it cannot)."""
+        try:
+            self._send(op="open", spec=spec.to_dict(), s3=s3)
+        except OSError:
+            raise EngineFailure("the query engine did not start", "WorkerStart") from None
+        if not self._conn.poll(WORKER_START_TIMEOUT_S):
+            self.kill()
+            raise EngineFailure("the query engine did not start in time", "WorkerStartTimeout")
+        try:
+            reply = self._receive()
+        except EngineRefusal as crash:
+            raise EngineFailure(crash.message, "WorkerStart") from None
+        if reply.get("reply") != "ready":
+            self.kill()
+            raise EngineFailure(reply.get("message", "the query engine could not open the project"), reply.get("kind", "WorkerStart"))
+
+    def run(self, sql: str, *, max_rows: int, timeout_s: float, grace_s: float, cancellation: Cancellation) -> ExecutionResult:
+        with cancellation.running(self.kill):
+            self._send(op="run", sql=sql, max_rows=max_rows, timeout_s=timeout_s)
+            if not self._conn.poll(timeout_s + grace_s):
+                self.kill()
+                raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more")
+            try:
+                reply = self._receive()
+                if reply.get("reply") == "ok":
+                    buffer = pa.py_buffer(self._conn.recv_bytes())
+                    return ExecutionResult(pa.ipc.open_stream(buffer).read_all(), buffer)
+            except (EOFError, OSError):
+                raise self._died() from None
+            except EngineRefusal:
+                if cancellation.requested:
+                    raise EngineRefusal("cancelled", "the query was cancelled while it ran") from None
+                raise
+        kind = reply.get("reply")
+        if kind == "refused":
+            if reply["code"] == "memory_limit":  # the worker exits after it
+                self.usable = False
+            raise EngineRefusal(reply["code"], reply["message"])
+        if kind == "sql_error":
+            raise SqlError(reply["message"], reply["kind"])
+        raise EngineFailure(reply.get("message", "the query engine failed"), reply.get("kind", "EngineFailure"))
+
+    def stop(self) -> None:
+        """Ask the worker to exit (it closes its session); kill it if it does not."""
+        self.usable = False
+        try:
+            self._send(op="stop")
+            self.process.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        self._conn.close()
+
+    def kill(self) -> None:
+        self.usable = False
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@dataclass
+class _Pool:
+    project: Project
+    spec: SessionSpec
+    created: float = field(default_factory=time.monotonic)
+    idle: list[Worker] = field(default_factory=list)
+
+    def current(self, project: Project) -> bool:
+        return self.project == project and time.monotonic() - self.created < SESSION_TTL_S
+
+
+class SupervisedEngine:
+    """Runs decided statements in worker processes, one pool of workers per (user, project)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._pools: dict[tuple[str, str], _Pool] = {}
+        self._spare: Worker | None = None
+        self._lock = threading.Lock()
+        remote = any(t.is_remote for t in catalog.tables.values())
+        self._s3 = {k: getattr(settings, k) for k in S3_SETTINGS} if remote else None
+
+    def prewarm(self) -> None:
+        """Start the spare worker if there is none (it starts while the caller does other work)."""
+        with self._lock:
+            if self._spare is None or self._spare.process.poll() is not None:
+                self._spare = Worker(int(self.settings.worker_memory_limit), self.settings.engine_test_hooks)
+
+    def _new_worker(self, spec: SessionSpec) -> Worker:
+        self.prewarm()
+        with self._lock:
+            worker, self._spare = self._spare, None
+        assert worker is not None
+        worker.open(spec, self._s3)
+        return worker
+
+    def session_spec(self, project: Project) -> SessionSpec:
+        """The project's tables as a worker builds them: visible columns, copies or ``s3://``."""
+        tables = []
+        for table in self.catalog.project_tables(project):
+            columns = visible_columns(table, project)
+            source = TableSource(table.schema_name, table.table_name, tuple(columns))
+            location = self.catalog.resolve_location(table)
+            if table.is_remote:
+                tables.append(TableSource(**{**source.__dict__, "location": location}))
+            else:
+                copies = visible_copy(table.name, local_parquet_files(location), columns, self.settings.cache_dir)
+                tables.append(TableSource(**{**source.__dict__, "files": tuple(copies)}))
+        return SessionSpec(project.id, tuple(tables), self.settings.memory_limit, self.settings.threads)
+
+    def _checkout(self, user: str, project: Project) -> tuple[_Pool, Worker | None]:
+        key = (user, project.id)
+        stale: list[Worker] = []
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None or not pool.current(project):
+                if pool is not None:
+                    stale, pool.idle = pool.idle, []
+                pool = None
+            else:
+                worker = pool.idle.pop() if pool.idle else None
+                return pool, worker
+        for old in stale:
+            old.stop()
+        pool = _Pool(project, self.session_spec(project))
+        with self._lock:
+            self._pools[key] = pool
+        return pool, None
+
+    def _checkin(self, user: str, pool: _Pool, worker: Worker) -> None:
+        with self._lock:
+            current = self._pools.get((user, pool.project.id)) is pool
+            if worker.usable and current and len(pool.idle) < IDLE_WORKERS_PER_SESSION:
+                pool.idle.append(worker)
+                return
+        if worker.usable:
+            worker.stop()
+
+    def execute(self, user: str, project: Project, sql: str, cancellation: Cancellation | None = None) -> ExecutionResult:
+        """Run one decided statement; raises EngineRefusal, SqlError or EngineFailure."""
+        cancellation = cancellation or Cancellation()
+        if cancellation.requested:
+            raise EngineRefusal("cancelled", "the query was cancelled before it ran")
+        pool, worker = self._checkout(user, project)
+        if worker is None:
+            worker = self._new_worker(pool.spec)
+        try:
+            return worker.run(
+                sql,
+                max_rows=self.settings.max_rows,
+                timeout_s=self.settings.query_timeout_s,
+                grace_s=self.settings.kill_grace_s,
+                cancellation=cancellation,
+            )
+        finally:
+            self._checkin(user, pool, worker)
+
+    def close(self) -> None:
+        with self._lock:
+            workers = [w for pool in self._pools.values() for w in pool.idle]
+            if self._spare is not None:
+                workers.append(self._spare)
+            self._pools.clear()
+            self._spare = None
+        for worker in workers:
+            worker.stop()
+

@@ -1,0 +1,83 @@
+"""Visible-column copies of local tables: the only Parquet files a session can read.
+
+A session could name any file it is allowed to read (``read_parquet('<file>')``, or SQL hidden in
+a string that the engine plans), and a raw production file holds the withheld columns and their
+statistics. So sessions never get the raw files: for each (table, set of visible columns) the
+broker writes a copy holding only the visible columns, once, and the session's views and
+``allowed_paths`` name only those copies. Whatever a query names — a view, a file, its Parquet
+metadata or statistics, a plan — holds no withheld value, even if the analysis missed something.
+
+Copies are streamed row group by row group (memory bounded by one row group), keyed by the
+source files' names, sizes and modification times and the visible columns, built under a file
+lock (several brokers may share a home) into a temporary directory that is renamed into place.
+They live in ``$DATAROOM_HOME/cache/visible`` (0700, the broker's account); deleting the
+directory while the room is stopped is always safe.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataroom.storage import StorageError
+
+FORMAT_VERSION = 1
+
+
+def copy_key(source_files: list[str], columns: list[str]) -> str:
+    """Identifies a copy: changes when a source file or the visible columns change."""
+    stats = []
+    for name in source_files:
+        st = os.stat(name)
+        stats.append([name, st.st_size, st.st_mtime_ns])
+    body = json.dumps({"v": FORMAT_VERSION, "files": stats, "columns": columns}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
+def visible_copy(table_name: str, source_files: list[str], columns: list[str], cache_dir: Path) -> list[str]:
+    """The copy's Parquet files (built first if needed), in the order of ``source_files``."""
+    try:
+        key = copy_key(source_files, columns)
+    except OSError as exc:
+        raise StorageError(f"cannot open table data of {table_name}: {exc.strerror}") from exc
+    root = cache_dir / "visible" / table_name
+    target = root / key
+    names = [f"part-{i:05d}.parquet" for i in range(len(source_files))]
+    if not (target / "manifest.json").exists():
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (target / "manifest.json").exists():
+                _build(source_files, columns, names, target)
+    return [str(target / n) for n in names]
+
+
+def _build(source_files: list[str], columns: list[str], names: list[str], target: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    try:
+        wanted = {c.lower() for c in columns}
+        for source, name in zip(source_files, names):
+            parquet = pq.ParquetFile(source)
+            keep = [f.name for f in parquet.schema_arrow if f.name.lower() in wanted]
+            schema = pa.schema([parquet.schema_arrow.field(n) for n in keep])
+            with pq.ParquetWriter(work / name, schema, compression="zstd") as writer:
+                for group in range(parquet.num_row_groups):
+                    writer.write_table(parquet.read_row_group(group, columns=keep))
+        (work / "manifest.json").write_text(json.dumps({"sources": source_files, "columns": columns}))
+        for path in work.iterdir():
+            os.chmod(path, 0o600)
+        os.chmod(work, 0o700)
+        if target.exists():  # a half-built copy from a crash (no manifest): replace it
+            shutil.rmtree(target)
+        os.rename(work, target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

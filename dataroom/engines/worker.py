@@ -1,0 +1,163 @@
+"""The execution worker: a child process that holds one project's session and runs statements.
+
+The broker (or the CLI) never executes SQL in its own process. A worker is started as
+``python -m dataroom.engines.worker <fd> <memory budget bytes> [--test-hooks]`` (a fresh
+interpreter: nothing of the parent's memory, threads or modules — notably not regopy, whose
+allocator reserves hundreds of GB of address space). Once DuckDB and Arrow are loaded it caps
+its address space with ``RLIMIT_AS`` at what it has mapped so far (shared libraries, about
+1.5 GB of mostly unused virtual space) plus the memory budget (DuckDB's ``memory_limit``
+governs only its buffer manager; a list built by ``unnest(range(...))`` is not
+buffer-managed). It disables core dumps (a core would hold data), then talks to its parent over
+the inherited socket ``fd``.
+
+Messages are JSON (the parent never unpickles anything a worker sends: a worker runs hostile SQL
+and must not be able to run code in the broker), one per ``send_bytes``::
+
+    parent → worker  {"op": "open", "spec": {...}, "s3": {...} | null}    worker → parent  {"reply": "ready"}
+    parent → worker  {"op": "run", "sql": ..., "max_rows": n, "timeout_s": t}
+    worker → parent  {"reply": "ok", "rows": n} then the result as one Arrow IPC stream (raw bytes)
+                     {"reply": "refused", "code": ..., "message": ...}
+                     {"reply": "sql_error" | "failure", "kind": ..., "message": ...}
+    parent → worker  {"op": "stop"}
+
+After a memory refusal the worker exits: its heap may be in any state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from multiprocessing.connection import Connection
+
+# A test-only hook (the ``engine_test_hooks`` setting): a statement holding this marker aborts
+# the worker the way a crash inside a native library would.
+TEST_ABORT_MARKER = "dataroom:test-abort-worker"
+
+
+def memory_message(limit_bytes: int) -> str:
+    return (
+        f"the query needed more memory than its limit ({limit_bytes / 2**30:.1f} GiB) and was stopped: "
+        "aggregate or filter more, or select fewer columns"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def arrow_ipc_stream(table):  # -> pa.Buffer
+    """The result as one Arrow IPC stream (schema, record batches, end-of-stream).
+
+    Sized first (a mock stream only counts bytes), then written once into a buffer of exactly
+    that size: no regrowth copies. The audit hashes these bytes and the broker sends them, so a
+    client can match what it received to its audit record.
+    """
+    import pyarrow as pa
+
+    mock = pa.MockOutputStream()
+    with pa.ipc.new_stream(mock, table.schema) as writer:
+        writer.write_table(table)
+    buffer = pa.allocate_buffer(mock.size())
+    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
+        writer.write_table(table)
+    return buffer
+
+
+def mapped_bytes() -> int:
+    """The process's current virtual size (``VmSize``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmSize in /proc/self/status")
+
+
+def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
+    """Open the session the parent describes, then answer ``run`` requests until ``stop`` or EOF."""
+    import duckdb
+    import pyarrow  # noqa: F401  (mapped before the cap is computed)
+
+    from dataroom.engines.duckdb_session import Session, SessionSpec
+    from dataroom.engines.errors import EngineRefusal
+
+    cap = mapped_bytes() + budget
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    user_sql_errors = (
+        duckdb.BinderException,
+        duckdb.CatalogException,
+        duckdb.ParserException,
+        duckdb.ConversionException,
+        duckdb.InvalidInputException,
+        duckdb.OutOfRangeException,
+        duckdb.TypeMismatchException,
+        duckdb.NotImplementedException,
+    )
+
+    def reply(**fields: object) -> None:
+        conn.send_bytes(json.dumps(fields).encode())
+
+    try:
+        request = json.loads(conn.recv_bytes())
+        if request.get("op") != "open":
+            return
+        session = Session(SessionSpec.from_dict(request["spec"]), _s3(request.get("s3")))
+    except (EOFError, OSError):
+        return
+    except Exception as exc:  # reported to the parent, which answers the query with it
+        reply(reply="failure", kind=type(exc).__name__, message=_first_line(exc))
+        return
+    reply(reply="ready")
+    while True:
+        try:
+            request = json.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        if request.get("op") != "run":
+            return
+        sql = request["sql"]
+        if test_hooks and TEST_ABORT_MARKER in sql:
+            os.abort()
+        try:
+            table = session.execute(sql, max_rows=request["max_rows"], timeout_s=request["timeout_s"])
+            ipc = arrow_ipc_stream(table)
+            reply(reply="ok", rows=table.num_rows)
+            conn.send_bytes(memoryview(ipc))
+        except EngineRefusal as refusal:
+            reply(reply="refused", code=refusal.code, message=refusal.message)
+        except (duckdb.OutOfMemoryException, MemoryError):
+            reply(reply="refused", code="memory_limit", message=memory_message(budget))
+            return
+        except duckdb.PermissionException:  # a file, setting or extension outside the session
+            reply(reply="refused", code="engine_guard", message="the statement reaches outside the project's tables (files, settings or extensions)")
+        except user_sql_errors as exc:
+            reply(reply="sql_error", kind=type(exc).__name__, message=_first_line(exc))
+        except Exception as exc:
+            reply(reply="failure", kind=type(exc).__name__, message=_first_line(exc))
+
+
+def _s3(settings: dict | None):
+    if not settings:
+        return None
+    from dataroom.settings import Settings
+    from dataroom.storage import S3Access
+
+    return S3Access(Settings.model_validate(settings))
+
+
+def main(argv: list[str]) -> None:
+    fd, budget = int(argv[0]), int(argv[1])
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    conn = Connection(fd)
+    try:
+        serve(conn, budget, "--test-hooks" in argv[2:])
+    finally:
+        conn.close()
+    os._exit(0)  # no interpreter teardown: nothing to flush, and no binding-layer leak reports
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
