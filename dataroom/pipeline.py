@@ -170,7 +170,7 @@ class QueryService:
         if groups is None:
             groups = list(known_user.groups) if known_user else []
         project = self.project_for(project_id)
-        facts = analyse(sql, self.catalog) if text.problem is None else QueryFacts(parse_error=text.problem)
+        facts = self._analyse(sql) if text.problem is None else QueryFacts(parse_error=text.problem)
         policy_input = self.policy_input(who.stored, groups, project, facts, where.stored)
 
         invalid = [Reason("bad_input", p) for p in (text.problem, who.problem) if p]
@@ -213,6 +213,13 @@ class QueryService:
         assert project is not None
         self._execute(result, user, project, sql, cancellation)
         return result
+
+    def _analyse(self, sql: str) -> QueryFacts:
+        """Step 3; a defect in the analysis fails closed as unanalysable input, never as a traceback."""
+        try:
+            return analyse(sql, self.catalog)
+        except Exception as exc:  # e.g. RecursionError on a pathological tree
+            return QueryFacts(parse_error=f"the statement cannot be analysed ({type(exc).__name__})")
 
     def _execute(self, result: QueryOutcome, user: str, project: Project, sql: str, cancellation: Cancellation | None) -> None:
         """Steps 6–8: run on the project's engine, check, and append the completion record."""

@@ -47,10 +47,17 @@ class InspectedText:
         return fields
 
 
+def original_bytes(value: str) -> bytes:
+    """The bytes ``value`` came from: undecodable argv bytes come back as they were (surrogateescape)."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates that were never bytes (e.g. a JSON \ud800 escape)
+        return value.encode("utf-8", "surrogatepass")
+
+
 def inspect_text(value: str, *, max_chars: int, what: str = "the SQL text") -> InspectedText:
     """Check ``value`` for bytes that are not text, NUL characters and excessive length."""
-    raw = value.encode("utf-8", "surrogatepass")
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(original_bytes(value)).hexdigest()
     problem = None
     try:
         value.encode("utf-8")

@@ -50,7 +50,12 @@ def _refusal(description: str) -> dict[str, Any]:
 
 _AUTH_ERRORS = {
     "401": _refusal("No token, or a token JupyterHub does not accept. Audited."),
-    "403": _refusal("The token lacks `access:services!service=<name>`, or (queries) the policy denied it with reasons. Audited."),
+    "403": _refusal(
+        "The token lacks `access:services!service=<name>`; or the project does not exist or the caller is not a member "
+        "(one answer for both: `project_not_available`); or (queries) the policy, a limit or the engine guard refused it "
+        "(reason codes such as `pii_column`, `function_not_allowed`, `time_limit`, `memory_limit`, `row_limit`, `engine_crash`). Audited."
+    ),
+    "429": _refusal("Too many refused requests from this client: answered without a Hub lookup, counted in a coalesced audit record. Retry after `Retry-After` seconds."),
     "503": _refusal("JupyterHub could not be asked about the token. Audited."),
 }
 
@@ -122,7 +127,6 @@ def openapi_spec(prefix: str = "/", service_name: str = "broker") -> dict[str, A
                     "parameters": [{"name": "project", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {
                         "200": {"description": "Tables and columns"},
-                        "404": _refusal("No such project. Audited."),
                         **_AUTH_ERRORS,
                     },
                 }
@@ -144,9 +148,10 @@ def openapi_spec(prefix: str = "/", service_name: str = "broker") -> dict[str, A
                             },
                             "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
                         },
-                        "400": _refusal("Invalid: unparseable SQL, unknown project or user, or a malformed request. Audited."),
+                        "400": _refusal("Invalid: unparseable SQL or text that is not UTF-8, SQL DuckDB rejects, or a malformed request. Audited."),
+                        "413": _refusal("The request body is larger than 1 MiB. Audited."),
                         **_AUTH_ERRORS,
-                        "500": _refusal("Allowed but failed: time or row limit reached, execution error, or the policy could not decide. Audited."),
+                        "500": _refusal("An internal failure of the data room (data unreachable, the policy could not decide). Audited."),
                     },
                 }
             },

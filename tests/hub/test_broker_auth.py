@@ -93,7 +93,7 @@ def test_another_users_token_carries_that_users_scope_not_alices(room: RunningRo
     response = broker_query(room, "remediation-benchmark", sql, token=tokens["bob"])
     assert response.status_code == 403
     decision = response.json()["decision"]
-    assert decision["outcome"] == "denied" and [r["code"] for r in decision["reasons"]] == ["not_a_member"]
+    assert decision["outcome"] == "denied" and [r["code"] for r in decision["reasons"]] == ["project_not_available"]
     record = [r for r in room.records() if r.get("decision_id") == decision["decision_id"]][0]
     assert record["input"]["user"]["name"] == "bob" and record["input"]["project_id"] == "remediation-benchmark"
 
@@ -156,6 +156,11 @@ def test_tables_lists_classifications_and_refuses_non_members(room: RunningRoom,
     assert response.status_code == 403
     new = [r for r in room.records()[before:] if r["type"] == "decision"]
     assert [(r["outcome"], r["input"]["user"]["name"], r["input"]["project_id"]) for r in new] == [("denied", "mallory", "remediation-benchmark")]
+    # the same answer as for a project that does not exist (no existence oracle)
+    unknown = broker_get(room, "v1/projects/remediation-benchmarx/tables", token=tokens["mallory"])
+    assert unknown.status_code == 403
+    strip = lambda body: [(r["code"], r["message"].replace("benchmarx", "benchmark")) for r in body["decision"]["reasons"]]  # noqa: E731
+    assert strip(unknown.json()) == strip(response.json()) and strip(response.json())[0][0] == "project_not_available"
 
 
 def test_openapi_describes_the_endpoints(room: RunningRoom) -> None:

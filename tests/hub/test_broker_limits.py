@@ -35,8 +35,8 @@ def test_closing_the_connection_interrupts_the_running_query(room: RunningRoom, 
     assert decision["outcome"] == "allowed"
     completion = room.completion(decision["decision_id"], timeout=60)
     assert completion is not None, "the query was not interrupted"
-    assert completion["status"] == "failed"
-    assert completion["error_type"] == "QueryCancelled"
+    assert completion["status"] == "refused"
+    assert completion["reason_code"] == "cancelled"
     # the broker is still healthy and answers the next query
     assert broker_query(room, "remediation-acme", "SELECT count(*) AS n FROM acme.findings", token=tokens["alice"]).status_code == 200
 
@@ -49,7 +49,7 @@ def test_row_limit_from_settings(room: RunningRoom, tokens: dict[str, str]) -> N
     assert f"more than {MAX_ROWS} rows" in str(denied.value)
     assert [r["code"] for r in denied.value.reasons] == ["row_limit"]
     completion = room.completion(denied.value.decision_id)
-    assert completion["status"] == "refused" and completion["error_type"] == "ResultTooLarge"
+    assert completion["status"] == "refused" and completion["reason_code"] == "row_limit"
 
 
 def test_an_execution_error_says_what_went_wrong(room: RunningRoom, tokens: dict[str, str]) -> None:

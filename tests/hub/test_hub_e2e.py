@@ -60,8 +60,8 @@ except QueryDenied as exc:
         kernel.shutdown()
         mallory.user.stop_server()
     assert out["denied"] is True
-    assert out["codes"] == ["not_a_member"]
-    assert "not a member of project remediation-acme" in out["message"]
+    assert out["codes"] == ["project_not_available"]
+    assert "does not exist or you are not a member of it" in out["message"]
     record = room.decision(out["decision_id"])
     assert record["outcome"] == "denied"
     assert record["input"]["user"]["name"] == "mallory"
