@@ -122,3 +122,12 @@ def test_rego_policy_tests_pass_via_cli(dataroom_home: Path) -> None:
     out = cli(dataroom_home, "policy", "test")
     assert out.returncode == 0, out.stdout
     assert "PASS query/main_test.rego::test_allow_plain_aggregate" in out.stdout
+
+
+def test_csv_writes_nested_values_as_json_text(dataroom_home: Path) -> None:
+    """Lists and structs used to crash CSV output with a traceback (exit 1)."""
+    out = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "csv",
+              "SELECT list(severity ORDER BY severity) AS l, {'n': count(*)} AS s FROM acme.findings WHERE cvss > 9.9")
+    assert out.returncode == 0, out.stderr
+    header, row = out.stdout.splitlines()
+    assert header == "l,s" and '{""n"": ' in row
