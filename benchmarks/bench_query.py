@@ -3,9 +3,10 @@
     python benchmarks/bench_query.py [--rows 10000000] [--repeat 5]
 
 Prints, per scan-aggregate query, the median time through the data room pipeline (analysis +
-policy + durable audit + locked session over Arrow datasets) and on raw DuckDB reading the same
-Parquet files with the same thread count, and their ratio; then the fixed overhead of a trivial
-query and the cost of each pipeline step alone. Demo data is generated once under
+policy + durable audit + a supervised execution worker reading the visible-column copies) and
+on raw DuckDB in this process reading the original Parquet files with the same thread count, and
+their ratio (governed and raw runs interleaved, so that machine noise hits both alike); then the
+fixed overhead of a trivial query and the cost of each pipeline step alone. Demo data is generated once under
 ``benchmarks/.data`` (10M findings per tenant by default: about a minute).
 """
 
@@ -38,6 +39,18 @@ QUERIES = {
 }
 
 
+def interleaved_medians_ms(first, second, repeat: int) -> tuple[float, float]:
+    """Median times of two functions run alternately (after one warm-up each)."""
+    first(), second()
+    a, b = [], []
+    for _ in range(repeat):
+        for fn, times in ((first, a), (second, b)):
+            started = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(a), statistics.median(b)
+
+
 def median_ms(fn, repeat: int) -> float:
     fn()  # warm-up
     times = []
@@ -62,7 +75,9 @@ def main() -> None:
         generate(home, rows=args.rows, files_per_table=8)
         print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
     audit_dir = Path(tempfile.mkdtemp(prefix="bench-audit-"))
-    settings = Settings(home=home, audit_path=audit_dir / "audit.jsonl", threads=os.cpu_count() or 2, memory_limit="8GB")
+    settings = Settings(
+        home=home, audit_path=audit_dir / "audit.jsonl", threads=os.cpu_count() or 2, memory_limit="8GB", worker_memory_limit="10GiB"
+    )
     svc = QueryService(settings)
     raw = duckdb.connect(config={"threads": settings.threads, "memory_limit": settings.memory_limit})
     raw_names = {"findings": f"read_parquet('{home}/data/acme/findings/*.parquet')", "cve": f"read_parquet('{home}/data/reference/cve/*.parquet')"}
@@ -78,18 +93,16 @@ def main() -> None:
             outcome = svc.run("alice", "remediation-acme", governed_sql)
             assert outcome.outcome is Outcome.ALLOWED, outcome.summary()
 
-        g = median_ms(governed, args.repeat)
-        r = median_ms(lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
+        g, r = interleaved_medians_ms(governed, lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
         print(f"{name:<22} {r:>9.1f} {g:>12.1f} {g / r:>6.2f}x")
 
     n = args.trivial_repeat
     trivial = "SELECT 1 AS x"
-    raw_trivial = median_ms(lambda: raw.sql(trivial).to_arrow_table(), n)
-    governed_trivial = median_ms(lambda: svc.run("alice", "remediation-acme", trivial), n)
+    governed_trivial, raw_trivial = interleaved_medians_ms(lambda: svc.run("alice", "remediation-acme", trivial), lambda: raw.sql(trivial).to_arrow_table(), n)
     catalog = svc.catalog
     analysis = median_ms(lambda: analyse("SELECT severity, count(*) FROM acme.findings WHERE cvss > 5 GROUP BY 1", catalog), n)
     facts = analyse("SELECT severity, count(*) FROM acme.findings WHERE cvss > 5 GROUP BY 1", catalog)
-    policy_input = svc.policy_input("alice", ["data-scientists"], svc.project_for("remediation-acme"), facts)
+    policy_input = svc.policy_input("alice", ["data-scientists"], svc.project_for("remediation-acme"), facts, "remediation-acme")
     decision = median_ms(lambda: svc.policy.decide(policy_input), n)
     log = AuditLog(audit_dir / "bench-append.jsonl")
     record = {"type": "decision", "decision_id": "x", "input": policy_input, "result": {"allow": True, "reasons": []}}
