@@ -26,6 +26,7 @@ from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, decision_record, new_decision_id, utc_now
 from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, visible_columns, withheld_columns
 from dataroom.engines import Cancellation, EngineRefusal, SqlError
+from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.redaction import InspectedText, inspect_text, scrub_paths
@@ -78,6 +79,13 @@ class QueryOutcome:
     @property
     def table(self) -> pa.Table | None:
         return self.result.table if self.result else None
+
+    @property
+    def label(self) -> str:
+        """How to introduce the outcome to a person: denied by policy, refused by a limit, ..."""
+        if self.outcome is Outcome.DENIED and self.reasons and all(r.code in REFUSAL_CODES for r in self.reasons):
+            return "refused"
+        return {"allowed": "allowed", "denied": "denied by policy", "invalid": "bad input", "error": "error"}[self.outcome.value]
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly description (no result rows), as the CLI's and broker's JSON output."""

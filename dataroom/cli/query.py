@@ -18,7 +18,7 @@ from dataroom.pipeline import Outcome
 def query(user: str, project: str, fmt: str, sql: str) -> None:
     """Analyse, decide, audit and (if allowed) execute SQL.
 
-    Exit codes: 0 executed, 3 denied by policy, 2 bad input, 1 internal error.
+    Exit codes: 0 executed, 3 denied (policy) or refused (time, memory, row limits), 2 bad input, 1 internal error.
     Every outcome leaves an audit record.
     """
     svc = service()
@@ -36,8 +36,7 @@ def query(user: str, project: str, fmt: str, sql: str) -> None:
     else:
         if fmt == "json":
             click.echo(json.dumps({"decision": summary}, indent=2))
-        label = {"denied": "denied by policy", "invalid": "bad input", "error": "error"}[outcome.outcome.value]
-        echo_err(f"{label} (decision {outcome.decision_id}):")
+        echo_err(f"{outcome.label} (decision {outcome.decision_id}):")
         for reason in outcome.reasons:
             echo_err(f"  - {reason.message} [{reason.code}]")
         if outcome.error:
