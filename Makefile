@@ -5,11 +5,17 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The broker and every user's notebook server run as unprivileged accounts (README, "Where the
+# room runs"), so the venv must be built on an interpreter they can run: not one under /root
+# (mode 0700, e.g. pyenv's). The first Python 3.11+ of this list is used.
+BASE_PYTHON ?= $(shell for p in /usr/bin/python3 /usr/local/bin/python3 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 
-.PHONY: setup up test bench clean
+.PHONY: setup venv-runnable up test bench clean
 
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
+	@test -n "$(BASE_PYTHON)" || { echo "no Python 3.11+ found: apt-get install python3 python3-venv"; exit 1; }
+	$(BASE_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
@@ -22,7 +28,26 @@ node_modules/.bin/configurable-http-proxy: package.json
 	@if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi
 
-setup: $(STAMP) node_modules/.bin/configurable-http-proxy /usr/bin/chromium
+# As root: check that an unprivileged account runs the same interpreter as root from the venv
+# and can import the project; a venv built earlier on an interpreter under /root is re-pointed at BASE_PYTHON (same
+# minor version, same site-packages). A checkout in a directory others cannot traverse is reported.
+venv-runnable: $(STAMP)
+	@if [ "$$(id -u)" = "0" ]; then \
+	  as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"; \
+	  which_python="import sys; print(sys.version, sys.base_prefix)"; \
+	  if [ "$$($$as_nobody $(PY) -c "$$which_python" 2>/dev/null)" != "$$($(PY) -c "$$which_python")" ]; then \
+	    if [ "$$($(PY) -c 'import sys; print(sys.version_info[:2])')" = "$$($(BASE_PYTHON) -c 'import sys; print(sys.version_info[:2])')" ]; then \
+	      echo "re-pointing $(VENV) at $(BASE_PYTHON): unprivileged accounts cannot reach $$(readlink -f $(PY))"; \
+	      $(BASE_PYTHON) -m venv --upgrade --without-pip $(VENV) && ln -sfn "$$(command -v $(BASE_PYTHON))" $(VENV)/bin/python3.tmp \
+	        && mv -T $(VENV)/bin/python3.tmp $(VENV)/bin/python3; \
+	    else echo "$(VENV) is built on $$(readlink -f $(PY)), which unprivileged accounts cannot run: make clean setup"; exit 1; fi; \
+	  fi; \
+	  $$as_nobody $(PY) -c 'import dataroom, jupyterhub' 2>/dev/null || { \
+	    echo "unprivileged accounts cannot run $(PY) or import the project from $(CURDIR):"; \
+	    echo "  every directory above the checkout must be traversable by others (chmod o+x), or move the checkout"; exit 1; }; \
+	fi
+
+setup: venv-runnable node_modules/.bin/configurable-http-proxy /usr/bin/chromium
 
 up: setup
 	PATH=$(CURDIR)/node_modules/.bin:$$PATH $(VENV)/bin/dataroom up

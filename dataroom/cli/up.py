@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dataroom.settings import Settings
+
+if TYPE_CHECKING:
+    from dataroom.hub.config import HubOptions
+    from dataroom.hub.launcher import DataRoomHub
+
+INSECURE_FLAG = "--insecure-single-user"
+NO_ISOLATION_WARNING = (
+    "WARNING: {flag}: NO ISOLATION. Every user's notebook server runs as {user}, the account of the Hub "
+    "itself: any notebook can read the data, the catalog, the audit log, the registry and the Hub's database, "
+    "and signal the broker. For a single-user demo only; run `dataroom up` as root to give each user an OS "
+    "account of their own."
+)
+NEEDS_ROOT = (
+    "`dataroom up` runs each user's notebook server as an OS account of its own and the broker as the "
+    "service account, which needs root: run it as root (e.g. sudo). To run without any isolation between "
+    "users and the data (every server as you), pass " + INSECURE_FLAG + "."
+)
+
+
+def default_state_dir() -> Path:
+    """~/.dataroom-hub, or /var/lib/dataroom-hub as root (users' homes live below it: not under /root)."""
+    return Path("/var/lib/dataroom-hub") if os.geteuid() == 0 else Path.home() / ".dataroom-hub"
 
 
 def _port(value: int | None) -> int:
@@ -20,19 +45,27 @@ def _port(value: int | None) -> int:
 @click.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port of the Hub on 127.0.0.1 (what the browser opens).")
 @click.option("--broker-port", type=click.IntRange(0, 65535), default=0, help="Port of the broker on 127.0.0.1 [default: a free port].")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Hub state: database, pid files, user directories [default: ~/.dataroom-hub]; keep it outside $DATAROOM_HOME.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Hub state: database, pid files, user homes [default: ~/.dataroom-hub; as root /var/lib/dataroom-hub]; keep it outside $DATAROOM_HOME.")
 @click.option("--password", envvar="DATAROOM_DEMO_PASSWORD", default=None, help="Shared demo password [env DATAROOM_DEMO_PASSWORD; default: generated once, kept in the state dir].")
 @click.option("--demo-rows", type=click.IntRange(min=1), default=None, help="Findings per tenant when demo data has to be created.")
 @click.option("--notebooks", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None, help="Notebooks copied to each user [default: the checkout's notebooks/].")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO", show_default=True)
-def up(port: int, broker_port: int, state_dir: Path | None, password: str | None, demo_rows: int | None, notebooks: Path | None, log_level: str) -> None:
+@click.option(INSECURE_FLAG, "insecure_single_user", is_flag=True, help="Run without root and WITHOUT ISOLATION: every server as the Hub's own OS user, able to read all data room files.")
+def up(port: int, broker_port: int, state_dir: Path | None, password: str | None, demo_rows: int | None, notebooks: Path | None, log_level: str, insecure_single_user: bool) -> None:
     """Start the data room: JupyterHub on 127.0.0.1 with the broker, demo users and notebooks.
 
-    Creates the demo data and catalog under $DATAROOM_HOME if there are none, and installs
-    configurable-http-proxy with npm if it is missing. Every catalog user (alice, bob, sam,
-    mallory in the demo) logs in with the shared demo password printed at start. Ctrl-C stops
-    the Hub, the proxy, the broker and every user server.
+    Runs as root: each user's server runs as a system account of its own (dataroom-<user>,
+    created on first spawn), the broker and review service as the service account (dataroom),
+    which owns $DATAROOM_HOME; users can open none of the room's files. Creates the demo data and
+    catalog under $DATAROOM_HOME if there are none, and installs configurable-http-proxy with npm
+    if it is missing. Every catalog user (alice, bob, sam, mallory in the demo) logs in with the
+    shared demo password printed at start. Ctrl-C stops the Hub, the proxy, the broker and every
+    user server.
     """
+    if insecure_single_user:
+        _warn_no_isolation()
+    elif os.geteuid() != 0:
+        raise click.ClickException(NEEDS_ROOT)
     from dataroom import demo_data
     from dataroom.catalog import CatalogError, load_catalog
     from dataroom.hub.config import HubOptions, default_notebooks_dir
@@ -51,7 +84,7 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         raise click.UsageError(str(exc)) from exc
     if not python_has_jupyterhub():
         raise click.ClickException(f"{sys.executable} lacks jupyterhub/jupyter-server/ipykernel: run `make setup` (or pip install -e .)")
-    state = (state_dir or Path.home() / ".dataroom-hub").expanduser().resolve()
+    state = (state_dir or default_state_dir()).expanduser().resolve()
     if state == home or home in state.parents:
         raise click.UsageError(f"--state-dir {state} is inside $DATAROOM_HOME ({home}): user directories must not live beside the data")
     proxy = find_proxy()
@@ -69,6 +102,8 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         broker_port=_port(broker_port),
         proxy_command=[proxy],
         notebooks_dir=notebooks or default_notebooks_dir(),
+        isolation=not insecure_single_user,
+        service_paths=tuple(p for p in (settings.catalog_file, settings.audit_file.parent) if not p.resolve().is_relative_to(home)),
         log_level=log_level,
     )
     review = review_service(home, _port(None), pid_dir=options.pid_dir, cwd=options.state_dir, log_level=log_level)
@@ -93,9 +128,12 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
             f"  Broker (API):     {hub.broker_url}  (OpenAPI: {hub.broker_url}openapi.json)\n"
             f"  Security review:  {options.hub_url.rstrip('/')}/services/{review['name']}/  (security group only)\n"
             f"  Audit log:        {settings.audit_file}\n"
+            f"  Isolation:        {isolation_note(options, hub)}\n"
             "  In a notebook:    import dataroom; room = dataroom.connect(project=\"remediation-acme\")\n"
             "  Press Ctrl-C to stop everything.\n",
         )
+        if insecure_single_user:
+            _warn_no_isolation()  # again under the banner, where it is read
         code = hub.wait()
         click.echo(f"JupyterHub exited (code {code}); stopping what is left ...", err=True)
         raise SystemExit(code or 1)
@@ -109,3 +147,19 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
             signal.signal(sig, handler)
     click.echo("stopped.")
 
+
+
+def _warn_no_isolation() -> None:
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    click.secho(NO_ISOLATION_WARNING.format(flag=INSECURE_FLAG, user=user), fg="red", bold=True, err=True)
+
+
+def isolation_note(options: HubOptions, hub: DataRoomHub) -> str:
+    """One line of the banner: who the servers and the services run as."""
+    if not options.isolation:
+        return "NONE (--insecure-single-user): every server runs as the Hub's own OS user"
+    service = hub.service_account.name if hub.service_account else options.service_account
+    return (
+        f"each user's server as {options.account_prefix}<user>; broker and review as {service!r}, which owns "
+        f"$DATAROOM_HOME (run writing CLI commands as it meanwhile: runuser -u {service} -- dataroom ...)"
+    )

@@ -1,7 +1,10 @@
 """Start the data room's JupyterHub (with proxy and broker) and stop everything it started.
 
-:class:`DataRoomHub` writes the configuration, starts ``python -m jupyterhub`` in its own
-session, waits until the Hub and the broker answer, and on :meth:`~DataRoomHub.stop` asks the Hub
+:class:`DataRoomHub` closes the room's files to its users (with ``HubOptions.isolation``: the
+service account, file modes, a check that the unprivileged accounts can run this installation;
+see :mod:`dataroom.hub.isolation`), writes the configuration, starts ``python -m jupyterhub`` in
+its own session with umask 077, waits until the Hub and the broker answer, and on
+:meth:`~DataRoomHub.stop` asks the Hub
 to shut down (SIGTERM: it stops the user servers, the broker and the proxy), then stops by pid
 whatever is still alive from the pid files it knows (proxy, broker, user servers), so that a
 proxy left behind cannot block the next start.
@@ -24,10 +27,13 @@ import requests
 
 from dataroom.broker import DEFAULT_SERVICE_NAME
 from dataroom.catalog import Catalog, load_catalog
+from dataroom.hub.accounts import Account, AccountError, ensure_account
 from dataroom.hub.config import HubOptions, build_hub_config, write_hub_config
+from dataroom.hub.isolation import installation_problems, own_tree, secure_state_dir
 
 PROXY_EXECUTABLE = "configurable-http-proxy"
 PASSWORD_FILE = "demo-password"
+HUB_UMASK = 0o077  # whatever the Hub, its services and servers create is private to its owner
 
 
 class HubStartError(RuntimeError):
@@ -136,6 +142,7 @@ class DataRoomHub:
         self.log = log
         self.proc: subprocess.Popen | None = None
         self.config_file: Path | None = None
+        self.service_account: Account | None = None
 
     # -- addresses -----------------------------------------------------------------------------
     @property
@@ -155,6 +162,8 @@ class DataRoomHub:
         opts = self.options
         opts.state_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftovers()  # a previous run killed hard must not block this one
+        if opts.isolation:
+            self.service_account = self.isolate()
         config = build_hub_config(opts, self.catalog, extra_services=self.extra_services, extra_roles=self.extra_roles)
         self.config_file = write_hub_config(config, opts.state_dir)
         env = dict(self.env)
@@ -167,6 +176,7 @@ class DataRoomHub:
             stdout=self.log,
             stderr=subprocess.STDOUT if self.log is not None else None,
             start_new_session=True,  # Ctrl-C reaches us; we stop the Hub ourselves, once
+            umask=HUB_UMASK,
         )
         try:
             self._wait_ready(timeout)
@@ -174,6 +184,35 @@ class DataRoomHub:
             self.stop()
             raise
         return self
+
+    def isolate(self) -> Account:
+        """Give the room's files to the service account and lock the hub state; check that the
+        unprivileged accounts can run this installation. Returns the service account."""
+        opts = self.options
+        if os.geteuid() != 0:
+            raise HubStartError("giving each user's server its own OS account needs root: run `dataroom up` as root (or, knowingly, --insecure-single-user)")
+        try:
+            service = ensure_account(opts.service_account, "data room services (broker, review)")
+        except AccountError as exc:
+            raise HubStartError(str(exc)) from exc
+        room_paths = [opts.home, *opts.service_paths]
+        for path in room_paths:
+            if path.exists():
+                own_tree(path, service)
+        secure_state_dir(opts.state_dir, opts.users_dir, opts.pid_dir, service)
+        rwx = os.R_OK | os.W_OK | os.X_OK
+        needs = [(p, rwx if p.is_dir() else os.R_OK | os.W_OK) for p in room_paths if p.exists()]
+        needs += [(opts.state_dir, os.X_OK), (opts.pid_dir, rwx), (opts.users_dir, os.X_OK)]
+        problems = installation_problems(opts.python, service, needs)
+        if problems:
+            raise HubStartError(
+                f"the broker and the users' servers run as unprivileged accounts, and account {service.name!r}:\n  - "
+                + "\n  - ".join(problems)
+                + "\nKeep the checkout (with its venv), $DATAROOM_HOME and the hub state directory where other accounts can "
+                "traverse (not under /root or another 0700 directory), and build the venv on an interpreter outside /root "
+                "(`make setup` does)."
+            )
+        return service
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

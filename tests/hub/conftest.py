@@ -1,8 +1,9 @@
 """A real data room for the hub tests: `dataroom up` (JupyterHub, configurable-http-proxy, the broker).
 
 One data room is started per test package run (``scope="package"``) with fresh ports and
-directories, and stopped with Ctrl-C (SIGINT) at the end; anything still alive is then stopped by
-pid. The hub's environment deliberately holds AWS credentials and DATAROOM_* paths, so that the
+directories (below one the room's unprivileged accounts can reach: `dataroom up` runs as root,
+with isolation), and stopped with Ctrl-C (SIGINT) at the end; anything still alive is then stopped
+by pid. The hub's environment deliberately holds AWS credentials and DATAROOM_* paths, so that the
 tests can show they reach the broker and never a user's server.
 """
 
@@ -16,16 +17,17 @@ import pytest
 from hub_support import MAX_ROWS, LoggedIn, RunningRoom, login, start_up, stop_up_process
 
 from dataroom.hub.rest import Kernel
+from tests.support.reachable_tmp import reachable_tmp
 
 
 @pytest.fixture(scope="package")
-def room(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRoom]:
-    tmp = tmp_path_factory.mktemp("hub")
-    home = tmp / "home"
-    shutil.copytree(demo_template, home)
-    running = start_up(tmp, home, {"DATAROOM_QUERY_TIMEOUT_S": "120", "DATAROOM_MAX_ROWS": str(MAX_ROWS)})
-    yield running
-    stop_up_process(running.proc, running.state_dir)
+def room(demo_template: Path) -> Iterator[RunningRoom]:
+    with reachable_tmp("hub") as tmp:
+        home = tmp / "home"
+        shutil.copytree(demo_template, home)
+        running = start_up(tmp, home, {"DATAROOM_QUERY_TIMEOUT_S": "120", "DATAROOM_MAX_ROWS": str(MAX_ROWS)})
+        yield running
+        stop_up_process(running.proc, running.state_dir)
 
 
 @pytest.fixture(scope="package")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -75,8 +76,17 @@ class RunningRoom:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_up(tmp: Path, home: Path, extra_env: dict[str, str] | None = None, timeout: float = 120.0) -> RunningRoom:
-    """`dataroom up` in a subprocess with fresh ports; returns once it printed its banner."""
+def start_up(
+    tmp: Path,
+    home: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+    *,
+    args: tuple[str, ...] = (),
+    uid: int | None = None,
+) -> RunningRoom:
+    """`dataroom up` in a subprocess with fresh ports (as ``uid`` if given, with ``args``); returns
+    once it printed its banner."""
     _require_proxy()
     state = tmp / "hub-state"
     log_path = tmp / "up.log"
@@ -89,9 +99,10 @@ def start_up(tmp: Path, home: Path, extra_env: dict[str, str] | None = None, tim
         **FAKE_AWS,
         **(extra_env or {}),
     }
-    cmd = [sys.executable, "-m", "dataroom.cli", "up", "--port", str(port), "--state-dir", str(state), "--password", PASSWORD]
+    cmd = [sys.executable, "-m", "dataroom.cli", "up", "--port", str(port), "--state-dir", str(state), "--password", PASSWORD, *args]
+    as_user = {} if uid is None else {"user": uid, "group": pwd.getpwuid(uid).pw_gid, "extra_groups": []}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp, **as_user)
     deadline = time.monotonic() + timeout
     broker_url = None
     while broker_url is None:

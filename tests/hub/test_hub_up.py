@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,19 @@ from hub_support import login, start_up
 from dataroom.catalog import load_catalog
 from dataroom.hub.config import HubOptions, build_hub_config, load_hub_config
 from dataroom.hub.launcher import pid_alive
+from tests.support.reachable_tmp import reachable_tmp
 
 
-def test_ctrl_c_stops_the_hub_proxy_broker_and_user_servers(demo_template: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
+@pytest.fixture
+def reachable_tmp_path() -> Iterator[Path]:
+    with reachable_tmp("hub-up") as tmp:
+        yield tmp
+
+
+def test_ctrl_c_stops_the_hub_proxy_broker_and_user_servers(demo_template: Path, reachable_tmp_path: Path) -> None:
+    home = reachable_tmp_path / "home"
     shutil.copytree(demo_template, home)
-    room = start_up(tmp_path, home)
+    room = start_up(reachable_tmp_path, home)
     try:
         bob = login(room, "bob")
         bob.user.start_server()

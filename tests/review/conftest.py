@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from dataroom.pipeline import QueryService
 from dataroom.registry import Registry, dispose_engines
 from dataroom.settings import Settings
+from tests.support.reachable_tmp import reachable_tmp
 
 # Extra catalog users: a second security reviewer and a second scientist, so that segregation of
 # duties can be exercised with someone who *is* allowed to approve.
@@ -90,7 +92,7 @@ class ReviewRoom:
 
 
 @pytest.fixture(scope="package")
-def review_room(demo_template: Path, tmp_path_factory: pytest.TempPathFactory):
+def review_room(demo_template: Path):
     """JupyterHub + proxy + broker + the review service, started with the hub's own launcher
     (dataroom.hub.launcher.DataRoomHub) and its extension point for extra services and roles.
 
@@ -98,14 +100,20 @@ def review_room(demo_template: Path, tmp_path_factory: pytest.TempPathFactory):
     carol additionally holds the access scope, so that the service's *own* group check is
     exercised too (she is not in the security group and must still get 403).
     """
-    from dataroom.hub.config import HubOptions
-    from dataroom.hub.launcher import DataRoomHub, find_proxy, free_port
-    from dataroom.review.service import review_role, review_service
+    from dataroom.hub.launcher import find_proxy
 
     proxy = find_proxy()
     if proxy is None:
         pytest.fail("configurable-http-proxy is not installed: run `npm install` (make setup)")
-    tmp = tmp_path_factory.mktemp("review-hub")
+    with reachable_tmp("review-hub") as tmp:  # the broker and review run as the service account: it must reach home
+        yield from _review_room(demo_template, tmp, proxy)
+
+
+def _review_room(demo_template: Path, tmp: Path, proxy: str) -> Iterator[ReviewRoom]:
+    from dataroom.hub.config import HubOptions
+    from dataroom.hub.launcher import DataRoomHub, free_port
+    from dataroom.review.service import review_role, review_service
+
     home = tmp / "home"
     shutil.copytree(demo_template, home)
     catalog_file = home / "catalog.toml"
@@ -143,6 +151,12 @@ def review_room(demo_template: Path, tmp_path_factory: pytest.TempPathFactory):
                 if time.monotonic() > deadline:
                     pytest.fail("review service did not answer:\n" + log_path.read_text(errors="replace")[-4000:])
                 time.sleep(0.2)
+            # These tests write the room in-process as root while the services (the service account)
+            # read it. As in a room in use, the broker writes the audit log first (an anonymous
+            # request, refused and audited), so that root appends to the service account's log
+            # instead of creating one the review service could not read (README: "Where the room runs").
+            anonymous = requests.post(f"{hub.broker_url}v1/query", json={}, timeout=30)
+            assert anonymous.status_code == 401 and (home / "audit" / "audit.jsonl").exists(), anonymous.text
             yield ReviewRoom(hub, home, options.hub_url, f"{options.hub_url}/services/review/", log_path)
         finally:
             hub.stop()
