@@ -8,6 +8,15 @@ Resolution over-approximates on purpose (fail closed): an unqualified name that 
 of *any* catalog table in the query counts as a reference to each of them, and a name that is
 neither a catalog column nor something the query itself defines (an alias, a CTE, a lambda
 parameter) is reported as unresolved, which the policy denies.
+
+Every function the query calls is listed in ``facts.functions`` for the policy's allow-list
+(``policies/query/functions.rego``): scalar, aggregate and window functions, operators the parser
+turns into functions (``+``, ``||``, ``~~`` for LIKE), functions the parser generates for syntax
+(``[1, 2]`` is ``list_value``, ``EXTRACT`` is ``date_part``), table functions (also in
+``facts.table_functions``), method calls (``cvss.round()`` is ``round`` over column ``cvss``) and
+the SQL value functions DuckDB binds a bare name to (``current_schema``, ``user``). A call written
+with a schema or catalog (``main.current_setting``) is listed with that qualification, so it never
+matches the allow-list by accident.
 """
 
 from __future__ import annotations
@@ -37,6 +46,25 @@ _CLAUSES = {
     "orders": "order by",
 }
 _FILE_HINTS = ("/", "\\", ":", ".parquet", ".csv", ".json", ".txt", ".db", ".duckdb", ".gz", "*")
+
+# Bare names DuckDB's binder turns into a function call when no column of that name is in scope
+# (ExpressionBinder::GetSQLValueFunctionName): `SELECT current_schema` calls current_schema().
+SQL_VALUE_FUNCTIONS = {
+    "current_catalog": "current_catalog",
+    "current_date": "current_date",
+    "current_role": "current_role",
+    "current_schema": "current_schema",
+    "current_time": "get_current_time",
+    "current_timestamp": "get_current_timestamp",
+    "current_user": "current_user",
+    "localtime": "current_localtime",
+    "localtimestamp": "current_localtimestamp",
+    "session_user": "session_user",
+    "user": "user",
+}
+# Schemas and catalogs that hold functions or objects in every DuckDB session. A call qualified by
+# one of these (or by a catalog schema) is a catalog lookup, never a method call on a column.
+_BUILTIN_NAMESPACES = {"main", "pg_catalog", "information_schema", "system", "temp", "memory"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +98,7 @@ class QueryFacts:
     columns: list[ColumnFact] = field(default_factory=list)
     unresolved_columns: list[str] = field(default_factory=list)
     stars: list[StarFact] = field(default_factory=list)
-    functions: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)  # every function called (see the module docstring)
     tenants: list[str] = field(default_factory=list)
     parameters: int = 0
 
@@ -124,6 +152,14 @@ def analyse(sql: str, catalog: Catalog) -> QueryFacts:
     return facts
 
 
+def _qualified_name(function: dict) -> str:
+    """``catalog.schema.name`` as written (lower case), or the bare name of an unqualified call."""
+    path = (function.get("qualified_name") or {}).get("path")
+    if not path:
+        path = [function.get("catalog"), function.get("schema"), function.get("function_name", "?")]
+    return ".".join(str(p).lower() for p in path if p)
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -144,6 +180,8 @@ class _Resolver:
         self.defined: set[str] = set()  # names the query defines: aliases, CTE columns, lambda params
         self.column_refs: list[tuple[list[str], str]] = []
         self.scope: dict[str, Table] = {}
+        self.namespaces = _BUILTIN_NAMESPACES | {t.schema_name.lower() for t in catalog.tables.values()}
+        self.table_function_nodes: set[int] = set()  # ids of the FUNCTION nodes of table functions
 
     def run(self, statements: list[dict]) -> None:
         for node, _ in self._nodes(statements, "select"):
@@ -218,8 +256,9 @@ class _Resolver:
         if kind == "BASE_TABLE":
             self._table_ref(node)
         elif kind == "TABLE_FUNCTION":
-            name = str((node.get("function") or {}).get("function_name", "?")).lower()
-            self.facts.table_functions.append(name)
+            function = node.get("function") or {}
+            self.table_function_nodes.add(id(function))
+            self.facts.table_functions.append(_qualified_name(function))
             if node.get("alias"):
                 self.relations[node["alias"].lower()] = _Relation(None)
         elif kind == "SUBQUERY" and cls is None and node.get("alias"):
@@ -234,13 +273,34 @@ class _Resolver:
         elif cls == "STAR":
             relation = node.get("relation_name") or None
             self.facts.stars.append(StarFact(relation.lower() if relation else None, "columns" if node.get("columns") else "star", clause))
-        elif cls == "FUNCTION":
-            self.facts.functions.append(str(node.get("function_name", "?")).lower())
+        elif "function_name" in node:  # FUNCTION and WINDOW expressions, the calls of table functions
+            self._function_call(node, clause)
         elif cls == "PARAMETER":
             self.facts.parameters += 1
         if kind == "JOIN":
             for name in node.get("using_columns") or []:
                 self.column_refs.append(([str(name)], "join"))
+
+    def _function_call(self, node: dict, clause: str) -> None:
+        """Record a call; ``x.f()`` on a column ``x`` is a method call: ``f`` over column ``x``.
+
+        DuckDB binds ``q.f()`` as the catalog function ``f`` of schema ``q`` when that exists, and
+        otherwise as ``f(q)``. A qualifier that names no namespace of the session is a column
+        (its reference is resolved like any other); anything else is recorded fully qualified.
+        """
+        qualifier = [str(p) for p in (node.get("catalog"), node.get("schema")) if p]
+        path = (node.get("qualified_name") or {}).get("path") or []
+        method_call = (
+            qualifier
+            and id(node) not in self.table_function_nodes
+            and len(path) <= 3  # a.b.c.f(): DuckDB's own reading of four parts is not a column path
+            and not any(q.lower() in self.namespaces for q in qualifier)
+        )
+        if method_call:
+            self.column_refs.append((qualifier, clause))
+            self.facts.functions.append(str(node.get("function_name", "?")).lower())
+        else:
+            self.facts.functions.append(_qualified_name(node))
 
     def _table_ref(self, node: dict) -> None:
         catalog_name = str(node.get("catalog_name") or "")
@@ -322,6 +382,11 @@ class _Resolver:
         if len(names) == 1 and column in self.relations:  # whole-row reference: SELECT f FROM t f
             relation = self.relations[column]
             self.facts.stars.append(StarFact(relation.table.name if relation.table else column, "whole_row", clause))
+            matched = True
+        if not matched and len(names) == 1 and column in SQL_VALUE_FUNCTIONS:
+            # No catalog column of that name: DuckDB calls the function (an alias of the same
+            # name in some other scope does not matter: listing the call is the safe side).
+            self.facts.functions.append(SQL_VALUE_FUNCTIONS[column])
             matched = True
         if not matched and column not in self.defined:
             self.facts.unresolved_columns.append(".".join(names))

@@ -9,12 +9,13 @@ package dataroom.query
 import rego.v1
 
 import data.dataroom.query.columns
+import data.dataroom.query.functions
 import data.dataroom.query.project
 import data.dataroom.query.statements
 import data.dataroom.query.tables
 import data.dataroom.query.tenancy
 
-reasons(req) := (((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)
+reasons(req) := ((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)
 
 # METADATA
 # title: Decision

@@ -1,6 +1,6 @@
 # METADATA
 # title: Catalog tables of the project only
-# description: A query reads only catalog tables its project includes; no table functions, files or URLs.
+# description: A query reads only catalog tables its project includes; no files or URLs (table functions are denied in functions.rego).
 package dataroom.query.tables
 
 import rego.v1
@@ -8,7 +8,7 @@ import rego.v1
 # METADATA
 # title: Table reasons
 # description: Why the relations a query reads are not allowed.
-reasons(req) := unknown(req) | files(req) | functions(req) | outside_project(req)
+reasons(req) := unknown(req) | files(req) | outside_project(req)
 
 unknown(req) := {r |
 	some name in req.facts.unknown_tables
@@ -18,11 +18,6 @@ unknown(req) := {r |
 files(req) := {r |
 	some name in req.facts.file_reads
 	r := {"code": "file_read", "message": sprintf("reading files or URLs directly (%s) is not allowed: query catalog tables", [name])}
-}
-
-functions(req) := {r |
-	some name in req.facts.table_functions
-	r := {"code": "table_function", "message": sprintf("table function %s() is not allowed: query catalog tables", [name])}
 }
 
 outside_project(req) := {r |

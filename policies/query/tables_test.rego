@@ -21,10 +21,6 @@ test_deny_file_read if {
 	{r.code | some r in tables.reasons(tables_req({"file_reads": ["/etc/passwd"]}))} == {"file_read"}
 }
 
-test_deny_table_function if {
-	tables.reasons(tables_req({"table_functions": ["read_parquet"]})) == {{"code": "table_function", "message": "table function read_parquet() is not allowed: query catalog tables"}}
-}
-
 test_deny_unknown_table if {
 	{r.code | some r in tables.reasons(tables_req({"unknown_tables": ["information_schema.columns"]}))} == {"unknown_table"}
 }
