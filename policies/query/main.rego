@@ -15,7 +15,17 @@ import data.dataroom.query.statements
 import data.dataroom.query.tables
 import data.dataroom.query.tenancy
 
-reasons(req) := ((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)
+# When the project is not available to the user, that is the only reason: the others would
+# describe a project the user may not know about.
+reasons(req) := scope if {
+	scope := project.unavailable(req)
+	count(scope) > 0
+}
+
+reasons(req) := found if {
+	count(project.unavailable(req)) == 0
+	found := ((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)
+}
 
 # METADATA
 # title: Decision
