@@ -21,6 +21,7 @@ while the pipeline analyses and decides), so a new session costs a message, not 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -37,12 +38,17 @@ from dataroom.engines.cancellation import Cancellation
 from dataroom.engines.duckdb_session import SessionSpec, TableSource
 from dataroom.engines.errors import EngineFailure, EngineRefusal, SqlError
 from dataroom.engines.visible_copies import visible_copy
+from dataroom.engines.worker import memory_message
 from dataroom.settings import Settings
 from dataroom.storage import local_parquet_files
 
 SESSION_TTL_S = 900  # specs (and their workers) are rebuilt after this: source files may change
 IDLE_WORKERS_PER_SESSION = 2
 WORKER_START_TIMEOUT_S = 120
+# A worker that dies after its resident memory reached this share of its budget ran out of
+# memory in native code that does not report it (an allocation failure outside DuckDB's
+# allocator can end in SIGSEGV or SIGABRT): it is answered as memory_limit, not engine_crash.
+MEMORY_DEATH_SHARE = 0.5
 S3_SETTINGS = ("aws_role_arn", "aws_external_id", "aws_region", "aws_endpoint_url")
 
 
@@ -55,12 +61,13 @@ class ExecutionResult:
 class Worker:
     """One worker process and the parent's end of its socket. Started blank; :meth:`open` gives it a session."""
 
-    def __init__(self, address_space: int, test_hooks: bool) -> None:
+    def __init__(self, budget: int, test_hooks: bool) -> None:
         parent, child = socket.socketpair()
-        args = [sys.executable, "-m", "dataroom.engines.worker", str(child.fileno()), str(address_space)]
+        args = [sys.executable, "-m", "dataroom.engines.worker", str(child.fileno()), str(budget)]
         if test_hooks:
             args.append("--test-hooks")
         self.process = subprocess.Popen(args, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+        self.budget = budget
         child.close()
         self._conn = Connection(parent.detach())
         self.usable = True
@@ -75,14 +82,30 @@ class Worker:
             raise self._died() from None
 
     def _died(self) -> EngineRefusal:
+        """The worker is gone: reap it, and say whether it ran out of memory or crashed."""
         self.usable = False
-        try:
-            code = self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = self.process.returncode
+        code, peak = self._reap()
+        if peak >= MEMORY_DEATH_SHARE * self.budget:
+            return EngineRefusal("memory_limit", memory_message(self.budget) + " (the engine stopped while allocating)")
         how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
         return EngineRefusal("engine_crash", f"the query engine stopped unexpectedly ({how}) and the query was not completed")
+
+    def _reap(self) -> tuple[int | None, int]:
+        """Exit code and peak resident bytes of the dead worker (waits up to 5 s, then kills)."""
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            except ChildProcessError:  # already reaped (killed by a cancel or a time limit)
+                self.process.wait()
+                return self.process.returncode, 0
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                return self.process.returncode, usage.ru_maxrss * 1024
+            if time.monotonic() > deadline:
+                self.process.kill()
+                deadline = time.monotonic() + 5
+            time.sleep(0.01)
 
     def open(self, spec: SessionSpec, s3: dict | None) -> None:
         """Build the project's session in the worker (raises EngineFailure if it cannot)."""

@@ -3,9 +3,9 @@
 The broker (or the CLI) never executes SQL in its own process. A worker is started as
 ``python -m dataroom.engines.worker <fd> <memory budget bytes> [--test-hooks]`` (a fresh
 interpreter: nothing of the parent's memory, threads or modules — notably not regopy, whose
-allocator reserves hundreds of GB of address space). Once DuckDB and Arrow are loaded it caps
-its address space with ``RLIMIT_AS`` at what it has mapped so far (shared libraries, about
-1.5 GB of mostly unused virtual space) plus the memory budget (DuckDB's ``memory_limit``
+allocator reserves hundreds of GB of address space). Once the session is open it caps its
+address space with ``RLIMIT_AS`` at what it has mapped so far (shared libraries and DuckDB's
+reservations, about 1 GB of mostly untouched virtual space) plus the memory budget (DuckDB's ``memory_limit``
 governs only its buffer manager; a list built by ``unnest(range(...))`` is not
 buffer-managed). It disables core dumps (a core would hold data), then talks to its parent over
 the inherited socket ``fd``.
@@ -25,6 +25,7 @@ After a memory refusal the worker exits: its heap may be in any state.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import resource
@@ -83,9 +84,6 @@ def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal
 
-    cap = mapped_bytes() + budget
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-
     user_sql_errors = (
         duckdb.BinderException,
         duckdb.CatalogException,
@@ -105,6 +103,8 @@ def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
         if request.get("op") != "open":
             return
         session = Session(SessionSpec.from_dict(request["spec"]), _s3(request.get("s3")))
+        cap = mapped_bytes() + budget  # DuckDB's own reservations at open (~0.6 GB virtual) are not the query's
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (EOFError, OSError):
         return
     except Exception as exc:  # reported to the parent, which answers the query with it
@@ -150,6 +150,10 @@ def _s3(settings: dict | None):
 
 def main(argv: list[str]) -> None:
     fd, budget = int(argv[0]), int(argv[1])
+    # Arrow's default pool (jemalloc) reserves address space in large chunks and then fails small
+    # mallocs under RLIMIT_AS far below the cap; the system allocator grows as it is used.
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    faulthandler.enable()  # a crash leaves a Python traceback in the broker's log (stderr)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     conn = Connection(fd)
     try:

@@ -131,3 +131,36 @@ def test_csv_writes_nested_values_as_json_text(dataroom_home: Path) -> None:
     assert out.returncode == 0, out.stderr
     header, row = out.stdout.splitlines()
     assert header == "l,s" and '{""n"": ' in row
+
+
+@pytest.mark.parametrize(
+    "env, sql, code",
+    [
+        ({"DATAROOM_QUERY_TIMEOUT_S": "1", "DATAROOM_KILL_GRACE_S": "1"},
+         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r", "time_limit"),
+        ({"DATAROOM_WORKER_MEMORY_LIMIT": "512MiB"},
+         "SELECT length(string_agg(a.finding_id, ',')) AS n FROM acme.findings a, acme.findings b, acme.findings c", "memory_limit"),
+        ({"DATAROOM_MAX_ROWS": "10"}, "SELECT cvss FROM acme.findings", "row_limit"),
+    ],
+)
+def test_limits_are_refusals_with_their_code(dataroom_home: Path, env: dict, sql: str, code: str) -> None:
+    """Stopped by a limit: exit 3 with the limit's code (never an internal error), recorded as such."""
+    full_env = {**os.environ, "DATAROOM_HOME": str(dataroom_home), **env}
+    out = subprocess.run(DATAROOM + ["query", "-u", "alice", "-p", "remediation-acme", sql], capture_output=True, text=True, env=full_env, timeout=120)
+    assert out.returncode == 3, out.stderr
+    assert out.stderr.startswith("refused (decision") and f"[{code}]" in out.stderr
+    assert "nanobind" not in out.stderr and "Traceback" not in out.stderr
+    completion = last_attempt(dataroom_home)["completion"]
+    assert completion["status"] == "refused" and completion["reason_code"] == code
+
+
+def test_errors_that_name_files_come_back_without_the_path(dataroom_home: Path) -> None:
+    """A missing Parquet directory makes an error that names it; the user sees <path>, the audit the truth."""
+    import shutil
+
+    shutil.rmtree(dataroom_home / "data" / "acme" / "findings")
+    out = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "json", "SELECT count(*) FROM acme.findings")
+    assert out.returncode == 1
+    assert str(dataroom_home) not in out.stdout + out.stderr and "/data/acme" not in out.stdout + out.stderr
+    assert "<path>" in out.stderr
+    assert str(dataroom_home) in last_attempt(dataroom_home)["completion"]["error"]

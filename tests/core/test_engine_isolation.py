@@ -159,7 +159,7 @@ def test_time_limit_interrupts_and_the_next_query_runs(engine, project) -> None:
     started = time.monotonic()
     with pytest.raises(EngineRefusal) as refused:
         run(engine, project, "SELECT count(*) FROM acme.findings a, acme.findings b, acme.findings c WHERE a.cvss + b.cvss < c.cvss")
-    assert refused.value.code == "time_limit"
+    assert refused.value.code == "time_limit", refused.value.message
     assert time.monotonic() - started < 2 + 1 + 2  # the limit, the grace, slack
     assert run(engine, project, "SELECT 42 AS x").to_pylist() == [{"x": 42}]
 
@@ -234,7 +234,7 @@ def test_cancellation_kills_the_running_query(engine, project) -> None:
     started = time.monotonic()
     with pytest.raises(EngineRefusal) as refused:
         run(engine, project, "SELECT count(*) FROM acme.findings a, acme.findings b, acme.findings c WHERE a.cvss + b.cvss < c.cvss", cancellation)
-    assert refused.value.code == "cancelled" and time.monotonic() - started < 10
+    assert refused.value.code == "cancelled" and time.monotonic() - started < 10, refused.value.message
     assert run(engine, project, "SELECT 1 AS x").to_pylist() == [{"x": 1}]
 
 
