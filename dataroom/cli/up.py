@@ -74,6 +74,13 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
 
     settings = Settings()
     home = settings.home.expanduser().resolve()
+    if not insecure_single_user:
+        outside = room_files_outside_home(settings, home)
+        if outside:
+            raise click.UsageError(
+                f"{', '.join(outside)} outside $DATAROOM_HOME ({home}): the service account owns that directory and "
+                "nothing else, so keep the room's files in it (unset those settings or point them inside it)"
+            )
     if not settings.catalog_file.exists():
         rows = demo_rows or demo_data.DEFAULT_ROWS
         click.echo(f"no catalog at {settings.catalog_file}: writing demo data ({rows:,} findings per tenant) under {home} ...")
@@ -103,7 +110,6 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         proxy_command=[proxy],
         notebooks_dir=notebooks or default_notebooks_dir(),
         isolation=not insecure_single_user,
-        service_paths=tuple(p for p in (settings.catalog_file, settings.audit_file.parent) if not p.resolve().is_relative_to(home)),
         log_level=log_level,
     )
     review = review_service(home, _port(None), pid_dir=options.pid_dir, cwd=options.state_dir, log_level=log_level)
@@ -147,6 +153,15 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
             signal.signal(sig, handler)
     click.echo("stopped.")
 
+
+
+def room_files_outside_home(settings: Settings, home: Path) -> list[str]:
+    """Settings that put a room file outside ``home`` (isolation gives the service account only ``home``)."""
+    places = {"DATAROOM_CATALOG_PATH": settings.catalog_file, "DATAROOM_AUDIT_PATH": settings.audit_file}
+    url = settings.registry_database_url
+    if url.startswith("sqlite:///"):
+        places["DATAROOM_REGISTRY_URL"] = Path(url.removeprefix("sqlite:///"))
+    return [f"{name}={path}" for name, path in places.items() if not path.expanduser().resolve().is_relative_to(home)]
 
 
 def _warn_no_isolation() -> None:

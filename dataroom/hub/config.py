@@ -73,8 +73,6 @@ class HubOptions:
     isolation: bool = field(default_factory=lambda: os.geteuid() == 0)
     service_account: str = SERVICE_ACCOUNT
     account_prefix: str = USER_ACCOUNT_PREFIX
-    #: room files configured outside ``home`` (catalog, audit directory) the service account must own
-    service_paths: tuple[Path, ...] = ()
     log_level: str = "INFO"
 
     @property

@@ -195,14 +195,10 @@ class DataRoomHub:
             service = ensure_account(opts.service_account, "data room services (broker, review)")
         except AccountError as exc:
             raise HubStartError(str(exc)) from exc
-        room_paths = [opts.home, *opts.service_paths]
-        for path in room_paths:
-            if path.exists():
-                own_tree(path, service)
+        own_tree(opts.home, service)
         secure_state_dir(opts.state_dir, opts.users_dir, opts.pid_dir, service)
         rwx = os.R_OK | os.W_OK | os.X_OK
-        needs = [(p, rwx if p.is_dir() else os.R_OK | os.W_OK) for p in room_paths if p.exists()]
-        needs += [(opts.state_dir, os.X_OK), (opts.pid_dir, rwx), (opts.users_dir, os.X_OK)]
+        needs = [(opts.home, rwx), (opts.state_dir, os.X_OK), (opts.pid_dir, rwx), (opts.users_dir, os.X_OK)]
         problems = installation_problems(opts.python, service, needs)
         if problems:
             raise HubStartError(

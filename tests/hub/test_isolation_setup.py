@@ -90,3 +90,16 @@ def test_the_installation_check_names_what_the_account_cannot_reach(tmp_path: Pa
     # pytest's tmp_path lies below /tmp/pytest-of-root (0700): exactly what an unreachable home looks like
     problems = installation_problems(python, service, [(reachable, os.R_OK | os.X_OK)])
     assert problems == [f"cannot read {reachable}"]
+
+
+def test_with_isolation_every_room_file_must_live_in_the_home_the_service_account_owns(tmp_path: Path) -> None:
+    from dataroom.cli.up import room_files_outside_home
+    from dataroom.settings import Settings
+
+    home = (tmp_path / "home").resolve()
+    assert room_files_outside_home(Settings(home=home), home) == []
+    settings = Settings(home=home, audit_path=tmp_path / "logs" / "audit.jsonl", registry_url=f"sqlite:///{tmp_path}/r.sqlite")
+    assert room_files_outside_home(settings, home) == [
+        f"DATAROOM_AUDIT_PATH={tmp_path / 'logs' / 'audit.jsonl'}",
+        f"DATAROOM_REGISTRY_URL={tmp_path / 'r.sqlite'}",
+    ]
