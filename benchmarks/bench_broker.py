@@ -57,6 +57,7 @@ def main() -> None:
     if proxy is None:
         sys.exit("configurable-http-proxy not found: run `npm install` (make setup)")
     with tempfile.TemporaryDirectory(prefix="dataroom-bench-") as tmp:
+        os.chmod(tmp, 0o711)  # as root the broker runs as the service account, which must reach the home
         home, state = Path(tmp) / "home", Path(tmp) / "hub"
         print(f"generating {args.rows:,} findings per tenant ...", flush=True)
         generate(home, rows=args.rows)
