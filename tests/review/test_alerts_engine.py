@@ -288,3 +288,20 @@ def test_state_written_by_the_previous_scanner_version_is_read(room: Room):
     (state_dir / "state.json").write_text(json.dumps(old_state))
     assert room.scan(T0 + 10) == []  # the old entry's age is unknown: counted from this scan
     assert rules(room.scan(T0 + 10 + 121)) == [("never_completed", "high", "carol", old)]
+
+
+def test_real_pipeline_crash_and_denied_function_raise_alerts(dataroom_home: Path) -> None:
+    """End to end: a worker that really aborts, and a real json_serialize_plan attempt, through QueryService."""
+    from dataroom.engines.worker import TEST_ABORT_MARKER
+    from dataroom.pipeline import QueryService
+
+    service = QueryService(Settings(engine_test_hooks=True))
+    try:
+        crash = service.run("alice", PROJECT, f"SELECT 1 AS x /* {TEST_ABORT_MARKER} */")
+        plan = service.run("alice", PROJECT, "SELECT json_serialize_plan('SELECT 1') AS p")
+    finally:
+        service.close()
+    assert [r.code for r in crash.reasons] == ["engine_crash"]
+    assert [r.code for r in plan.reasons] == ["sql_in_string"]
+    found = {(a["rule"], a["user"]) for a in AlertScanner(Settings()).scan().alerts}
+    assert {("engine_crash", "alice"), ("denied_function_class", "alice")} <= found
