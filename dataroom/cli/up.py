@@ -154,7 +154,6 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
     click.echo("stopped.")
 
 
-
 def room_files_outside_home(settings: Settings, home: Path) -> list[str]:
     """Settings that put a room file outside ``home`` (isolation gives the service account only ``home``)."""
     places = {"DATAROOM_CATALOG_PATH": settings.catalog_file, "DATAROOM_AUDIT_PATH": settings.audit_file}
