@@ -126,7 +126,10 @@ class Worker:
 
     def run(self, sql: str, *, max_rows: int, timeout_s: float, grace_s: float, cancellation: Cancellation) -> ExecutionResult:
         with cancellation.running(self.kill):
-            self._send(op="run", sql=sql, max_rows=max_rows, timeout_s=timeout_s)
+            try:
+                self._send(op="run", sql=sql, max_rows=max_rows, timeout_s=timeout_s)
+            except OSError:  # it died while idle (e.g. the kernel's OOM killer)
+                raise self._died() from None
             if not self._conn.poll(timeout_s + grace_s):
                 self.kill()
                 raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more")
@@ -165,6 +168,11 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+
+    def discard(self) -> None:
+        """Make sure the process is gone and its socket closed (after a kill, crash or memory refusal)."""
+        self.kill()
+        self._conn.close()
 
 
 @dataclass
@@ -219,23 +227,27 @@ class SupervisedEngine:
         return SessionSpec(project.id, tuple(tables), self.settings.memory_limit, self.settings.threads)
 
     def _checkout(self, user: str, project: Project) -> tuple[_Pool, Worker | None]:
+        """The session's pool (rebuilt when the project changed or aged) and an idle live worker, if any."""
         key = (user, project.id)
-        stale: list[Worker] = []
+        dropped: list[Worker] = []
+        worker = None
         with self._lock:
             pool = self._pools.get(key)
-            if pool is None or not pool.current(project):
-                if pool is not None:
-                    stale, pool.idle = pool.idle, []
-                pool = None
-            else:
-                worker = pool.idle.pop() if pool.idle else None
-                return pool, worker
-        for old in stale:
-            old.stop()
-        pool = _Pool(project, self.session_spec(project))
-        with self._lock:
-            self._pools[key] = pool
-        return pool, None
+            if pool is not None and not pool.current(project):
+                dropped, pool = pool.idle, None
+            while pool is not None and pool.idle and worker is None:
+                candidate = pool.idle.pop()
+                if candidate.process.poll() is None:
+                    worker = candidate
+                else:
+                    dropped.append(candidate)  # died while idle
+        for old in dropped:
+            old.discard()
+        if pool is None:
+            pool = _Pool(project, self.session_spec(project))
+            with self._lock:
+                self._pools[key] = pool
+        return pool, worker
 
     def _checkin(self, user: str, pool: _Pool, worker: Worker) -> None:
         with self._lock:
@@ -245,6 +257,8 @@ class SupervisedEngine:
                 return
         if worker.usable:
             worker.stop()
+        else:
+            worker.discard()
 
     def execute(self, user: str, project: Project, sql: str, cancellation: Cancellation | None = None) -> ExecutionResult:
         """Run one decided statement; raises EngineRefusal, SqlError or EngineFailure."""

@@ -244,3 +244,13 @@ def test_workers_are_reused_between_queries(engine, project) -> None:
     for _ in range(5):
         run(engine, project, "SELECT 1")
     assert {p.pid for p in psutil.Process().children()} == workers
+
+
+def test_a_worker_killed_while_idle_is_replaced(engine, project) -> None:
+    """The kernel's OOM killer (or an operator) may kill an idle worker: the next query does not notice."""
+    run(engine, project, "SELECT 1")
+    for child in psutil.Process().children():
+        if "dataroom.engines.worker" in " ".join(child.cmdline()):
+            child.kill()
+            child.wait(5)
+    assert run(engine, project, "SELECT 3 AS x").to_pylist() == [{"x": 3}]
