@@ -27,6 +27,8 @@ _LOCATION = re.compile(
     r"|(?:\b[A-Za-z]:\\[^\s'\"]+)"
 )
 
+_REST_OF_PATH = re.compile(r"<path>[^\s'\"()\[\],;]*")
+
 
 @dataclass(frozen=True)
 class InspectedText:
@@ -74,7 +76,8 @@ def inspect_text(value: str, *, max_chars: int, what: str = "the SQL text") -> I
 
 
 def scrub_paths(message: str, known: tuple[str, ...] = ()) -> str:
-    """``message`` with every storage location (``known`` roots first, then path shapes) as ``<path>``."""
+    """``message`` with every storage location (path shapes, then ``known`` roots) as ``<path>``."""
+    message = _LOCATION.sub("<path>", message)
     for root in sorted((k for k in known if k), key=len, reverse=True):
         message = message.replace(root, "<path>")
-    return _LOCATION.sub("<path>", message)
+    return _REST_OF_PATH.sub("<path>", message)
