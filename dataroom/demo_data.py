@@ -4,6 +4,15 @@ It reproduces the story of the remediation-time article (shared/context/000_*): 
 grow roughly linearly with CVSS for ``acme`` and ``globex``, while ``initech`` patches on a fixed
 cycle that has nothing to do with CVSS, so a per-tenant linear fit collapses for it.
 Generated with DuckDB itself so that millions of rows take seconds.
+
+Findings have a timeline (``detected_at``, :data:`TIMELINE_WEEKS` weeks from :data:`TIMELINE_START`):
+acme from the start, globex onboarding at week :data:`ONBOARDING_WEEK` ``["globex"]`` with the same
+kind of relationship, initech later still with its different distribution (the article's client 3).
+Late in globex's timeline new analysts take over the bulk of low-CVSS findings and fix many devices
+on the same day: from :data:`GLOBEX_SHIFT_WEEK` the share of low-CVSS findings grows week by week
+(a feature drift a distribution test sees while the model still fits), and from
+:data:`GLOBEX_BATCH_WEEK` a growing share is closed in same-day batches whatever the CVSS (then the
+model's R² falls). Each tenant has ``rows`` findings spread evenly over its own weeks.
 """
 
 from __future__ import annotations
@@ -18,6 +27,19 @@ import tomli_w
 TENANTS = ("acme", "globex", "initech")
 CVE_COUNT = 2000
 DEFAULT_ROWS = 2000
+
+TIMELINE_START = dt.date(2024, 1, 1)  # a Monday: weekly windows start on Mondays (date_trunc('week'))
+TIMELINE_WEEKS = 64
+ONBOARDING_WEEK = {"acme": 0, "globex": 16, "initech": 36}
+GLOBEX_SHIFT_WEEK = 46  # low-CVSS share starts growing (0 → 80 % over 8 weeks)
+GLOBEX_SHIFT_WEEKS = 8
+GLOBEX_SHIFT_MAX = 0.8
+GLOBEX_BATCH_WEEK = 56  # same-day batch fixes start growing (0 → 60 % by the last week)
+GLOBEX_BATCH_MAX = 0.6
+LOW_CVSS_SHARE = 0.3
+MONITOR_USER = "svc-monitor"  # the model monitor's service principal (catalog group MONITOR_GROUP)
+MONITOR_GROUP = "services"
+MONITOR_PROJECT = "model-monitoring"  # the shifted findings come from the lowest-CVSS 30 % of CVEs
 
 FINDINGS_COLUMNS = {
     "finding_id": "public",
@@ -94,15 +116,28 @@ def generate(home: Path, rows: int = DEFAULT_ROWS, seed: float = 0.42, files_per
         )
         _write(con, "SELECT * FROM assets", data_dir / tenant / "assets", 1)
         remediation = _REMEDIATION_SQL[tenant].format(noise=_NOISE)
+        first_week = ONBOARDING_WEEK[tenant]
+        span_days = (TIMELINE_WEEKS - first_week) * 7
+        if tenant == "globex":
+            week = f"((epoch(detected_at) - epoch(TIMESTAMP '{TIMELINE_START}')) / {7 * 86400})"
+            shift = f"least(greatest(({week} - {GLOBEX_SHIFT_WEEK}) / {GLOBEX_SHIFT_WEEKS}, 0), 1) * {GLOBEX_SHIFT_MAX}"
+            batch = f"least(greatest(({week} - {GLOBEX_BATCH_WEEK}) / {TIMELINE_WEEKS - GLOBEX_BATCH_WEEK}, 0), 1) * {GLOBEX_BATCH_MAX}"
+            cve_pick = f"CASE WHEN random() < {shift} THEN floor(random() * {int(CVE_COUNT * LOW_CVSS_SHARE)}) ELSE floor(random() * {CVE_COUNT}) END"
+            remediation = f"CASE WHEN random() < {batch} THEN greatest(0, 1 + {{noise}}) ELSE {remediation} END".format(noise=_NOISE)
+        else:
+            cve_pick = f"floor(random() * {CVE_COUNT})"
         findings = f"""
-            WITH base AS (
-                SELECT i, CAST(floor(random() * {CVE_COUNT}) AS INTEGER) AS cve_idx,
-                       CAST(floor(random() * {assets}) AS INTEGER) AS asset_id,
-                       TIMESTAMP '2024-01-01' + to_seconds(CAST(floor(random() * 600 * 86400) AS BIGINT)) AS detected_at,
+            WITH stamped AS (
+                SELECT i, CAST(floor(random() * {assets}) AS INTEGER) AS asset_id,
+                       TIMESTAMP '{TIMELINE_START}' + INTERVAL {first_week * 7} DAY
+                         + to_seconds(CAST(floor(random() * {span_days} * 86400) AS BIGINT)) AS detected_at,
                        CAST(floor(random() * 10) AS INTEGER) AS analyst
                 FROM range({rows}) t(i)
+            ), base AS (
+                SELECT *, CAST({cve_pick} AS INTEGER) AS cvss_rank FROM stamped
             ), joined AS (
-                SELECT b.*, c.cve_id, c.cvss FROM base b JOIN (SELECT *, row_number() OVER (ORDER BY cve_id) - 1 AS idx FROM cve) c ON c.idx = b.cve_idx
+                SELECT b.*, c.cve_id, c.cvss FROM base b
+                JOIN (SELECT *, row_number() OVER (ORDER BY cvss, cve_id) - 1 AS rank FROM cve) c ON c.rank = b.cvss_rank
             ), timed AS (
                 SELECT *, round({remediation}, 1) AS remediation_days FROM joined
             )
@@ -169,6 +204,8 @@ def demo_catalog(today: dt.date | None = None) -> dict:
             "bob": {"groups": ["data-scientists"], "email": "bob@dataroom.example"},
             "sam": {"groups": ["security"], "email": "sam@dataroom.example"},
             "mallory": {"groups": ["data-scientists"], "email": "mallory@dataroom.example"},
+            # the model monitor's service principal: its queries take the governed path like anyone's
+            MONITOR_USER: {"groups": [MONITOR_GROUP], "email": "svc-monitor@dataroom.example"},
         },
         "projects": {
             "remediation-acme": {
@@ -185,6 +222,15 @@ def demo_catalog(today: dt.date | None = None) -> dict:
                 "tenants": list(TENANTS),
                 "tables": [f"{t}.findings" for t in TENANTS] + ["reference.cve"],
                 "multi_tenant": True,
+                "expires": expires,
+            },
+            MONITOR_PROJECT: {
+                "description": "Model monitoring: per-tenant performance and drift of registered models (service principal)",
+                "members": [MONITOR_USER],
+                "tenants": list(TENANTS),
+                "tables": [f"{t}.findings" for t in TENANTS],
+                "multi_tenant": True,
+                "column_classes": ["public", "internal"],
                 "expires": expires,
             },
         },

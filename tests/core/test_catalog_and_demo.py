@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from dataroom.catalog import CatalogError, Classification, load_catalog
-from dataroom.demo_data import FINDINGS_COLUMNS, TENANTS
+from dataroom.demo_data import FINDINGS_COLUMNS, ONBOARDING_WEEK, TENANTS, TIMELINE_START
 
 
 def test_demo_catalog_has_tenants_tables_users_projects(dataroom_home: Path) -> None:
@@ -18,7 +19,9 @@ def test_demo_catalog_has_tenants_tables_users_projects(dataroom_home: Path) -> 
         assert catalog.table(f"{tenant}.findings").tenant == tenant
         assert catalog.table(f"{tenant}.assets").classification("owner_email") is Classification.PII
     assert catalog.table("reference.cve").tenant is None
-    assert set(catalog.users) == {"alice", "bob", "sam", "mallory"}
+    assert set(catalog.users) == {"alice", "bob", "sam", "mallory", "svc-monitor"}
+    assert catalog.users["svc-monitor"].groups == ["services"]
+    assert catalog.projects["model-monitoring"].members == ["svc-monitor"]
     assert catalog.projects["remediation-acme"].members == ["alice", "bob"]
     assert catalog.projects["remediation-benchmark"].multi_tenant is True
     assert not any("mallory" in p.members for p in catalog.projects.values())
@@ -43,6 +46,24 @@ def test_demo_story_initech_differs(dataroom_home: Path) -> None:
         ).fetchall()
     )
     assert r2["acme"] > 0.8 and r2["globex"] > 0.5 and r2["initech"] < 0.1
+
+
+def test_demo_timeline_onboards_tenants_and_shifts_globex_late(dataroom_home: Path) -> None:
+    """A year and more of weekly data: acme from the start, globex later, initech later still; globex's
+    low-CVSS share grows late in its timeline."""
+    rows = duckdb.sql(
+        f"SELECT split_part(filename, '/', -3) AS tenant, min(detected_at)::DATE, max(detected_at)::DATE, "
+        f"avg(cvss) FILTER (detected_at < TIMESTAMP '2024-10-01'), avg(cvss) FILTER (detected_at >= TIMESTAMP '2025-02-10') "
+        f"FROM read_parquet('{dataroom_home}/data/*/findings/*.parquet', filename = true) GROUP BY 1"
+    ).fetchall()
+    by_tenant = {r[0]: r[1:] for r in rows}
+    start = TIMELINE_START
+    assert by_tenant["acme"][0] < start + dt.timedelta(days=7)
+    assert by_tenant["globex"][0] >= start + dt.timedelta(weeks=ONBOARDING_WEEK["globex"])
+    assert by_tenant["initech"][0] >= start + dt.timedelta(weeks=ONBOARDING_WEEK["initech"]) > by_tenant["globex"][0]
+    assert all((last - start).days >= 365 for _, last, _, _ in by_tenant.values())
+    assert by_tenant["globex"][3] < by_tenant["globex"][2] - 1.5  # the late shift to low-CVSS findings
+    assert abs(by_tenant["acme"][3] - by_tenant["acme"][2]) < 0.8  # acme does not move
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def propose_globex(registry: Registry, requester: str = "alice", **overrides):
 
 def test_catalog_projects_are_seeded_as_approved_with_an_explicit_trail(registry: Registry, home):
     projects = {p.id: p for p in registry.projects()}
-    assert set(projects) == {"remediation-acme", "remediation-benchmark"}
+    assert set(projects) == {"remediation-acme", "remediation-benchmark", "model-monitoring"}
     acme = projects["remediation-acme"]
     assert acme.status == "approved" and acme.members == ["alice", "bob"]
     assert acme.decided_by == SEED_ACTOR
