@@ -173,7 +173,7 @@ def test_cli_propose_approve_list_and_segregation(invoke, home):
     assert r.exit_code == 0, r.output
     r = invoke(project_cli, "list", "--status", "approved", "--json")
     ids = [line.split('"id": "')[1].split('"')[0] for line in r.output.splitlines()]
-    assert ids == ["remediation-acme", "remediation-benchmark", "remediation-globex"]
+    assert ids == ["model-monitoring", "remediation-acme", "remediation-benchmark", "remediation-globex"]
     r = invoke(project_cli, "show", "remediation-globex")
     assert "sam approved: single tenant, 30 days" in r.output
     assert "column classes: public" in r.output
