@@ -29,7 +29,7 @@ from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
-from dataroom.redaction import InspectedText, inspect_text, scrub_paths
+from dataroom.redaction import inspect_text, scrub_paths
 from dataroom.settings import Settings
 
 __all__ = ["Cancellation", "Outcome", "QueryOutcome", "QueryResult", "QueryService"]

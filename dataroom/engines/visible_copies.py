@@ -7,9 +7,11 @@ broker writes a copy holding only the visible columns, once, and the session's v
 ``allowed_paths`` name only those copies. Whatever a query names — a view, a file, its Parquet
 metadata or statistics, a plan — holds no withheld value, even if the analysis missed something.
 
-Copies are streamed row group by row group (memory bounded by one row group), keyed by the
-source files' names, sizes and modification times and the visible columns, built under a file
-lock (several brokers may share a home) into a temporary directory that is renamed into place.
+Copies are written by DuckDB itself (a streaming ``COPY`` per source file, so row groups,
+encodings and compression read back as fast as the originals), keyed by the source files' names,
+sizes and modification times and the visible columns, built under a file lock (several brokers
+may share a home) into a temporary directory that is renamed into place. The statement is the
+data room's own, over files the user never names.
 They live in ``$DATAROOM_HOME/cache/visible`` (0700, the broker's account); deleting the
 directory while the room is stopped is always safe.
 """
@@ -24,12 +26,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import duckdb
 
 from dataroom.storage import StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: written by DuckDB
 
 
 def copy_key(source_files: list[str], columns: list[str]) -> str:
@@ -62,15 +63,14 @@ def visible_copy(table_name: str, source_files: list[str], columns: list[str], c
 
 def _build(source_files: list[str], columns: list[str], names: list[str], target: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB", "autoload_known_extensions": False})
     try:
-        wanted = {c.lower() for c in columns}
         for source, name in zip(source_files, names):
-            parquet = pq.ParquetFile(source)
-            keep = [f.name for f in parquet.schema_arrow if f.name.lower() in wanted]
-            schema = pa.schema([parquet.schema_arrow.field(n) for n in keep])
-            with pq.ParquetWriter(work / name, schema, compression="zstd") as writer:
-                for group in range(parquet.num_row_groups):
-                    writer.write_table(parquet.read_row_group(group, columns=keep))
+            con.execute(
+                f"COPY (SELECT {select} FROM read_parquet(?)) TO '{_quoted(work / name)}' (FORMAT parquet, COMPRESSION zstd)",
+                [source],
+            )
         (work / "manifest.json").write_text(json.dumps({"sources": source_files, "columns": columns}))
         for path in work.iterdir():
             os.chmod(path, 0o600)
@@ -81,3 +81,9 @@ def _build(source_files: list[str], columns: list[str], names: list[str], target
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        con.close()
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -79,7 +79,6 @@ def mapped_bytes() -> int:
 def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
     """Open the session the parent describes, then answer ``run`` requests until ``stop`` or EOF."""
     import duckdb
-    import pyarrow  # noqa: F401  (mapped before the cap is computed)
 
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal

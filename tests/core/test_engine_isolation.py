@@ -22,6 +22,7 @@ from dataroom.engines.duckdb_session import Session
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.engines.worker import TEST_ABORT_MARKER
 from dataroom.settings import Settings
+from tests.support.memory import PeakTreeMemory
 
 PII_COLUMNS = ("analyst_email", "analyst_name")
 
@@ -172,38 +173,9 @@ def test_row_cap(engine, project) -> None:
     assert run(engine, project, "SELECT * FROM acme.findings LIMIT 10").num_rows == 10
 
 
-class PeakMemory:
-    """Samples the resident memory of this process and all its children while a block runs."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.01)
-
-    def __enter__(self) -> "PeakMemory":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def test_memory_bomb_is_refused_within_the_cap(engine, project) -> None:
     """The red team's bomb: not buffer-managed, so only the OS cap on the worker stops it."""
-    with PeakMemory() as memory:
+    with PeakTreeMemory() as memory:
         with pytest.raises(EngineRefusal) as refused:
             run(engine, project, "SELECT sum(x) FROM (SELECT unnest(range(300000000)) AS x)")
     assert refused.value.code == "memory_limit"

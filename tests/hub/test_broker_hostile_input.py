@@ -14,13 +14,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
-import pytest
 import requests
 from hub_support import RunningRoom, broker_get, broker_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataroom.engines.worker import TEST_ABORT_MARKER
+from tests.support.memory import PeakTreeMemory
 
 ACME = "remediation-acme"
 DOCUMENTED = {200, 400, 403, 413}  # for an authenticated caller; 401/429 are for bad tokens and floods
@@ -110,38 +110,6 @@ def test_no_response_names_a_storage_location(room: RunningRoom, tokens: dict[st
                 continue  # the caller's own SQL is echoed in reasons only by function name
             assert marker.encode() not in raw, (response.request.body, raw[:400])
     assert {r.status_code for r in responses} <= {200, 400, 403}
-
-
-class PeakTreeMemory:
-    """Samples the resident memory of a process and all its descendants while a block runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def total(self) -> int:
-        total = 0
-        for proc in [self.root, *self.root.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.total())
-            time.sleep(0.01)
-
-    def __enter__(self) -> "PeakTreeMemory":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_memory_bomb_and_crash_are_refusals_and_the_broker_goes_on(room: RunningRoom, tokens: dict[str, str]) -> None:
