@@ -151,6 +151,7 @@ class QueryService:
             "user": {"name": user, "groups": groups},
             "project_id": project_id,
             "project": proj,
+            "quarantines": self.registry.quarantines(project.id) if project is not None else [],  # tenants a model alert withholds
             "facts": facts.to_dict(),
             "today": dt.date.today().isoformat(),
         }

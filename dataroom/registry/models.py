@@ -1,4 +1,5 @@
-"""Registry tables (SQLAlchemy 2.x ORM): projects, their members and event trail, hypotheses.
+"""Registry tables (SQLAlchemy 2.x ORM): projects, their members and event trail, hypotheses, models
+and their monitoring (results, alerts, quarantines).
 
 Every change is an append-only row in ``project_events`` or ``phase_transitions``; the
 ``projects`` and ``hypotheses`` rows hold the current state that the query path reads
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -121,3 +122,94 @@ class PhaseTransition(Base):
     at: Mapped[str] = mapped_column(String(40), index=True)  # when it took effect (or was turned down)
     outcome: Mapped[str] = mapped_column(String(16), default="completed")  # completed | rejected
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ModelRow(Base):
+    """A registered model version: the safe artifact (skops), what it predicts from what, where it is monitored."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[str] = mapped_column(String(40))
+    hypothesis_id: Mapped[int] = mapped_column(ForeignKey("hypotheses.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))  # the hypothesis's project: the model's project
+    artifact_format: Mapped[str] = mapped_column(String(16))  # "skops"
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    estimator: Mapped[str] = mapped_column(String(200))  # e.g. sklearn.linear_model._base.LinearRegression
+    linear: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # {"intercept": b0, "coef": [..]} when linear
+    features: Mapped[list[str]] = mapped_column(JSON)
+    target: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(32))  # "tenant"
+    table_name: Mapped[str] = mapped_column(String(64))  # per tenant: <tenant>.<table_name>
+    time_column: Mapped[str] = mapped_column(String(64))
+    tables: Mapped[list[str]] = mapped_column(JSON)  # the monitored tables, one per segment
+    reference_start: Mapped[dt.date] = mapped_column(Date)
+    reference_end: Mapped[dt.date] = mapped_column(Date)  # exclusive
+    window: Mapped[str] = mapped_column(String(16), default="week")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class MonitoringRow(Base):
+    """One model version's scores for one segment and window (replaced when the window is scored again)."""
+
+    __tablename__ = "monitoring_results"
+    __table_args__ = (UniqueConstraint("model_id", "segment", "window_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    segment: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    n: Mapped[int] = mapped_column(Integer)
+    r2: Mapped[float | None] = mapped_column(Float, default=None)
+    rmse: Mapped[float | None] = mapped_column(Float, default=None)
+    mae: Mapped[float | None] = mapped_column(Float, default=None)
+    drift: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # column -> {ks, ks_p, psi, wasserstein, reference}
+    run_id: Mapped[str] = mapped_column(String(40))
+    scored_at: Mapped[str] = mapped_column(String(40))
+
+
+class ModelAlertRow(Base):
+    """A monitoring alert (performance or drift) for one model and segment, and its acknowledgement."""
+
+    __tablename__ = "model_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(40), unique=True)  # as in the alert log
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    model_name: Mapped[str] = mapped_column(String(64), index=True)
+    segment: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # performance | drift
+    rule: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[str] = mapped_column(String(40))
+    hypothesis_id: Mapped[int] = mapped_column(Integer)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    acknowledged_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    acknowledged_through: Mapped[dt.date | None] = mapped_column(Date, default=None)  # last window scored when acknowledged
+    acknowledge_note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class QuarantineRow(Base):
+    """A segment (tenant) withheld from one of a model's projects until its alert is acknowledged.
+
+    The query path reads the active rows of one project by an index on ``(project_id, released_at)``.
+    """
+
+    __tablename__ = "quarantines"
+    __table_args__ = (Index("ix_quarantines_project_active", "project_id", "released_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_row_id: Mapped[int] = mapped_column(ForeignKey("model_alerts.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64))
+    since: Mapped[dt.date] = mapped_column(Date)  # the window where the drift or drop started
+    model_name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+    released_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    released_by: Mapped[str | None] = mapped_column(String(64), default=None)

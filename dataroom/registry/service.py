@@ -25,7 +25,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,9 @@ from dataroom.audit import AuditLog, utc_now
 from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
 from dataroom.registry.models import Base, HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
+
+if TYPE_CHECKING:
+    from dataroom.registry.models_registry import ModelRegistry
 
 _PROJECTS = ProjectRow.__table__
 _POLICY_SELECT = select(
@@ -309,6 +312,17 @@ class Registry:
             expires=row["expires"],
             status=row["status"],
         )
+
+    @property
+    def models(self) -> "ModelRegistry":
+        """Models, monitoring results, alerts and quarantines (:mod:`dataroom.registry.models_registry`)."""
+        from dataroom.registry.models_registry import ModelRegistry
+
+        return ModelRegistry(self)
+
+    def quarantines(self, project_id: str) -> list[dict[str, str]]:
+        """The project's quarantined tenants, as the query policy sees them (one indexed read)."""
+        return self.models.active_quarantines(project_id)
 
     # -- projects --------------------------------------------------------------------------------
     def propose(

@@ -11,6 +11,7 @@ import rego.v1
 import data.dataroom.query.columns
 import data.dataroom.query.functions
 import data.dataroom.query.project
+import data.dataroom.query.quarantine
 import data.dataroom.query.statements
 import data.dataroom.query.tables
 import data.dataroom.query.tenancy
@@ -24,7 +25,7 @@ reasons(req) := scope if {
 
 reasons(req) := found if {
 	count(project.unavailable(req)) == 0
-	found := ((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)
+	found := (((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)) | quarantine.reasons(req)
 }
 
 # METADATA
