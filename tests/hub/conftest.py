@@ -25,7 +25,8 @@ def room(demo_template: Path) -> Iterator[RunningRoom]:
     with reachable_tmp("hub") as tmp:
         home = tmp / "home"
         shutil.copytree(demo_template, home)
-        running = start_up(tmp, home, {"DATAROOM_QUERY_TIMEOUT_S": "120", "DATAROOM_MAX_ROWS": str(MAX_ROWS)})
+        limits = {"DATAROOM_QUERY_TIMEOUT_S": "120", "DATAROOM_MAX_ROWS": str(MAX_ROWS), "DATAROOM_WORKER_MEMORY_LIMIT": "1GiB"}
+        running = start_up(tmp, home, {**limits, "DATAROOM_ENGINE_TEST_HOOKS": "1"})  # hooks: the crash-containment test
         yield running
         stop_up_process(running.proc, running.state_dir)
 
