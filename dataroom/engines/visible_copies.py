@@ -58,7 +58,20 @@ def visible_copy(table_name: str, source_files: list[str], columns: list[str], c
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (target / "manifest.json").exists():
                 _build(source_files, columns, names, target)
+                _owned_like_home(cache_dir, target)
     return [str(target / n) for n in names]
+
+
+def _owned_like_home(cache_dir: Path, target: Path) -> None:
+    """Root (the CLI of an administrator) builds copies the broker's account must read: hand them over."""
+    if os.geteuid() != 0:
+        return
+    home = os.stat(cache_dir.parent)
+    if home.st_uid == 0:
+        return
+    paths = [cache_dir, cache_dir / "visible", target.parent, target.parent / ".lock", target, *target.iterdir()]
+    for path in paths:
+        os.chown(path, home.st_uid, home.st_gid, follow_symlinks=False)
 
 
 def _build(source_files: list[str], columns: list[str], names: list[str], target: Path) -> None:

@@ -8,6 +8,8 @@ project's sources, and the worker's time, memory and crashes are contained.
 
 from __future__ import annotations
 
+import os
+import pwd
 import threading
 import time
 from pathlib import Path
@@ -226,3 +228,13 @@ def test_a_worker_killed_while_idle_is_replaced(engine, project) -> None:
             child.kill()
             child.wait(5)
     assert run(engine, project, "SELECT 3 AS x").to_pylist() == [{"x": 3}]
+
+
+def test_copies_built_by_root_belong_to_the_homes_owner(dataroom_home: Path, engine, project) -> None:
+    """The administrator's CLI (root, as the suite runs) may build copies first: the broker's account must read them."""
+    nobody = pwd.getpwnam("nobody")
+    os.chown(dataroom_home, nobody.pw_uid, nobody.pw_gid)
+    run(engine, project, "SELECT count(*) FROM acme.findings")
+    cache = dataroom_home / "cache"
+    owners = {(p.stat().st_uid, p.stat().st_gid) for p in [cache, *cache.rglob("*")]}
+    assert owners == {(nobody.pw_uid, nobody.pw_gid)}
