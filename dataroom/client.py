@@ -100,10 +100,18 @@ class QueryRefused(DataRoomError):
         return self.decision.decision_id
 
 
+LIMIT_CODES = {"time_limit", "memory_limit", "row_limit", "engine_guard", "engine_crash", "cancelled"}
+
+
 class QueryDenied(QueryRefused):
-    """The policy denied the query. The message lists why and what to change."""
+    """The policy denied the query, or a limit stopped it. The message lists why and what to change."""
 
     headline = "query denied by policy"
+
+    def __init__(self, decision: Decision, message: str | None = None) -> None:
+        if decision.reasons and all(r.get("code") in LIMIT_CODES for r in decision.reasons):
+            self.headline = "query refused"  # a limit or the engine, not the policy
+        super().__init__(decision, message)
 
 
 class QueryInvalid(QueryRefused):
@@ -113,7 +121,7 @@ class QueryInvalid(QueryRefused):
 
 
 class QueryFailed(QueryRefused):
-    """The query was allowed but did not complete (time or row limit, execution error)."""
+    """The query was allowed but the data room failed to run it (an internal error)."""
 
     headline = "query failed"
 
