@@ -76,6 +76,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "window_s": 3600,
         "reason_codes": ["sql_in_string", "session_state_function", "file_function"],
     },
+    # model monitoring (policies/alerts/monitoring.rego, evaluated by `dataroom monitor run` per scored window):
+    # windows of fewer than min_n rows are not judged; a segment with fewer than min_reference_n rows in the
+    # reference period is compared with all segments' reference instead of its own
+    "monitoring": {"min_n": 20, "r2_min": 0.3, "rmse_ratio_max": 2.0, "drift_p_value": 0.001, "drift_min_statistic": 0.2, "min_reference_n": 100},
 }
 GRACE_MARGIN_S = 60.0
 PENDING_RETENTION_S = 7 * 86400  # a query that never completed is forgotten this long after its decision

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_sql_chars: int = Field(100_000, ge=1, description="Longest SQL text accepted; longer texts are refused as bad input")
     engine_test_hooks: bool = Field(False, description="Test only: lets a marked statement abort its worker (crash containment tests)")
 
+    monitor_user: str = Field("svc-monitor", description="Catalog user (a service principal) the model monitor queries as")
+    monitor_project: str = Field("model-monitoring", description="Project the model monitor's queries run in")
+
     aws_role_arn: str | None = Field(None, description="Read-only production role the broker assumes for s3:// tables")
     aws_external_id: str | None = Field(None, description="ExternalId required by that role's trust policy")
     aws_region: str = Field("us-east-1", description="AWS region of the production buckets")

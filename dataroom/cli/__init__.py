@@ -9,6 +9,7 @@ from dataroom.cli.audit import audit
 from dataroom.cli.catalog import demo_data, tables
 from dataroom.cli.hypothesis import hypothesis
 from dataroom.cli.infra import infra
+from dataroom.cli.monitor import model, monitor
 from dataroom.cli.policy import policy
 from dataroom.cli.project import project
 from dataroom.cli.query import query
@@ -20,5 +21,5 @@ def main() -> None:
     """Secured data room: governed, audited queries over production Parquet."""
 
 
-for command in (up, query, tables, audit, project, hypothesis, alerts, demo_data, policy, infra):
+for command in (up, query, tables, audit, project, hypothesis, alerts, monitor, model, demo_data, policy, infra):
     main.add_command(command)

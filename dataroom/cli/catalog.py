@@ -12,7 +12,8 @@ from dataroom.settings import Settings
 @click.option("--rows", type=click.IntRange(min=1), default=demo.DEFAULT_ROWS, show_default=True, help="Findings rows per tenant.")
 @click.option("--if-missing", is_flag=True, help="Do nothing when a catalog already exists.")
 def demo_data(rows: int, if_missing: bool) -> None:
-    """Write demo Parquet for tenants acme, globex, initech and a catalog under $DATAROOM_HOME."""
+    """Write demo Parquet for tenants acme, globex, initech and a catalog under $DATAROOM_HOME,
+    and register the demo model remediation-days-linear (its hypothesis in phase 5A)."""
     settings = Settings()
     if if_missing and settings.catalog_file.exists():
         click.echo(f"demo data already present: {settings.catalog_file}")
@@ -20,6 +21,10 @@ def demo_data(rows: int, if_missing: bool) -> None:
     click.echo(f"writing {rows:,} findings per tenant under {settings.home} ...")
     path = demo.generate(settings.home, rows=rows)
     click.echo(f"catalog: {path}")
+    from dataroom.monitoring.demo import register_demo_model
+
+    model = register_demo_model(settings)
+    click.echo(f"model: {model.name} v{model.version} ({model.hypothesis}, phase 5A) monitored per tenant: `dataroom monitor run`")
 
 
 @click.command()

@@ -133,7 +133,11 @@ class ModelRegistry:
         """The project's quarantined tenants: one indexed read (``ix_quarantines_project_active``)."""
         with self.engine.connect() as conn:
             rows = conn.execute(_QUARANTINE_SELECT, {"project_id": project_id}).all()
-        return [{"tenant": r.tenant, "since": r.since.isoformat(), "model": r.model_name} for r in rows]
+        earliest: dict[tuple[str, str], dt.date] = {}
+        for r in rows:  # one entry per tenant and model: the earliest start of its open alerts
+            key = (r.tenant, r.model_name)
+            earliest[key] = min(earliest.get(key, r.since), r.since)
+        return [{"tenant": t, "since": since.isoformat(), "model": m} for (t, m), since in sorted(earliest.items())]
 
     # -- registration ----------------------------------------------------------------------------
     def register(
@@ -317,8 +321,12 @@ class ModelRegistry:
         """The projects whose queries a model's quarantine applies to: its hypothesis's project."""
         return [model.project_id]
 
-    def acknowledge(self, actor: str, alert: int | str, note: str, through: dt.date | None = None) -> ModelAlertInfo:
-        """Acknowledge an alert (not by the model's author), releasing its quarantines."""
+    def acknowledge(self, actor: str, alert: int | str, note: str) -> ModelAlertInfo:
+        """Acknowledge an alert (not by the model's author), releasing its segment's quarantine.
+
+        The other open alerts of the same model and segment (its drift and its performance alert)
+        are acknowledged with it: they quarantine the same tenant, and one person reviewed it.
+        """
         who = self.registry.actor(actor)
         now = utc_now()
         with self._session() as db, db.begin():
@@ -334,16 +342,19 @@ class ModelRegistry:
                 raise PermissionDenied(f"a monitoring alert is acknowledged by the security group or another member of {model.project_id}")
             if not (note or "").strip():
                 raise RegistryError("acknowledging an alert needs a written note (what was checked, what happens next)")
-            last = db.scalar(select(func.max(MonitoringRow.window_start)).where(MonitoringRow.model_id == row.model_id, MonitoringRow.segment == row.segment))
-            row.acknowledged_by, row.acknowledged_at, row.acknowledge_note = who.name, now, note.strip()
-            row.acknowledged_through = through or last or row.window_start
-            projects = []
-            for q in db.scalars(select(QuarantineRow).where(QuarantineRow.alert_row_id == row.id)):
-                projects.append(q.project_id)
-                if q.released_at is None:
-                    q.released_at, q.released_by = now, who.name
+            same = db.scalars(select(ModelAlertRow).where(
+                ModelAlertRow.model_name == row.model_name, ModelAlertRow.segment == row.segment, ModelAlertRow.acknowledged_at.is_(None)))
+            projects: set[str] = set()
+            for a in same:
+                last = db.scalar(select(func.max(MonitoringRow.window_start)).where(MonitoringRow.model_id == a.model_id, MonitoringRow.segment == a.segment))
+                a.acknowledged_by, a.acknowledged_at, a.acknowledge_note = who.name, now, note.strip()
+                a.acknowledged_through = max(d for d in (last, a.window_start) if d is not None)
+                for q in db.scalars(select(QuarantineRow).where(QuarantineRow.alert_row_id == a.id)):
+                    projects.add(q.project_id)
+                    if q.released_at is None:
+                        q.released_at, q.released_by = now, who.name
             db.flush()
-            return _alert_info(row, projects)
+            return _alert_info(row, sorted(projects))
 
     def _alert_row(self, db: Any, alert: int | str) -> ModelAlertRow:
         row = None
