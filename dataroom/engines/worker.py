@@ -44,6 +44,11 @@ def memory_message(limit_bytes: int) -> str:
     )
 
 
+# Allocation failures that surface as other DuckDB errors (e.g. a SerializationException whose
+# message is "memory allocation failed"): under the OS cap, these are the memory limit too.
+_OUT_OF_MEMORY_TEXT = ("memory allocation failed", "could not allocate", "bad_alloc", "out of memory")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -127,15 +132,26 @@ def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
             conn.send_bytes(memoryview(ipc))
         except EngineRefusal as refusal:
             reply(reply="refused", code=refusal.code, message=refusal.message)
-        except (duckdb.OutOfMemoryException, MemoryError):
-            reply(reply="refused", code="memory_limit", message=memory_message(budget))
-            return
-        except duckdb.PermissionException:  # a file, setting or extension outside the session
-            reply(reply="refused", code="engine_guard", message="the statement reaches outside the project's tables (files, settings or extensions)")
-        except user_sql_errors as exc:
-            reply(reply="sql_error", kind=type(exc).__name__, message=_first_line(exc))
         except Exception as exc:
-            reply(reply="failure", kind=type(exc).__name__, message=_first_line(exc))
+            kind = classify(exc, user_sql_errors, duckdb.PermissionException)
+            if kind == "memory_limit":
+                reply(reply="refused", code="memory_limit", message=memory_message(budget))
+                return
+            if kind == "engine_guard":  # a file, setting or extension outside the session
+                reply(reply="refused", code="engine_guard", message="the statement reaches outside the project's tables (files, settings or extensions)")
+            else:
+                reply(reply=kind, kind=type(exc).__name__, message=_first_line(exc))
+
+
+def classify(exc: BaseException, user_sql_errors: tuple, permission_error: type) -> str:
+    """``memory_limit``, ``engine_guard``, ``sql_error`` (the user's SQL) or ``failure`` (ours)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
+        return "memory_limit"
+    if isinstance(exc, permission_error):
+        return "engine_guard"
+    if isinstance(exc, user_sql_errors):
+        return "sql_error"
+    return "memory_limit" if any(t in str(exc).lower() for t in _OUT_OF_MEMORY_TEXT) else "failure"
 
 
 def _s3(settings: dict | None):
