@@ -16,6 +16,7 @@ A query the policy refuses raises :class:`QueryDenied`; its message lists the po
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -51,6 +52,10 @@ class BrokerUnavailable(DataRoomError):
 
 class HypothesisRefused(DataRoomError):
     """The registry refused to record a hypothesis (unknown project, foreign queries, not a member)."""
+
+
+class ModelRefused(DataRoomError):
+    """The registry refused a model (unsafe file, PII feature, hypothesis not in 5A/5B, unknown model)."""
 
 
 @dataclass
@@ -255,6 +260,80 @@ class DataRoom:
         if response.status_code != 200:
             raise HypothesisRefused(_message(response))
         return pl.DataFrame(response.json()["hypotheses"])
+
+    # -- models and their monitoring ------------------------------------------------------------
+    def register_model(
+        self,
+        name: str,
+        estimator: Any,
+        *,
+        hypothesis: str,
+        features: list[str],
+        target: str,
+        reference: tuple[Any, Any],
+        segment: str = "tenant",
+        table: str = "findings",
+        time_column: str = "detected_at",
+        note: str = "",
+    ) -> dict[str, Any]:
+        """Register a fitted scikit-learn linear estimator for production monitoring, per ``segment``.
+
+        The estimator travels as a skops file (never a pickle) and is validated by the broker. The
+        hypothesis must be in phase 5A or 5B; ``reference`` is the period it was fitted on
+        (start, end exclusive). Each registration of a name is a new version. Raises :class:`ModelRefused`.
+        """
+        import skops.io as sio
+
+        body = {
+            "name": name,
+            "artifact": base64.b64encode(sio.dumps(estimator)).decode("ascii"),
+            "hypothesis": hypothesis,
+            "features": list(features),
+            "target": target,
+            "reference": [str(reference[0]), str(reference[1])],
+            "segment": segment,
+            "table": table,
+            "time_column": time_column,
+            "note": note,
+        }
+        response = self._request("POST", "v1/models", json=body)
+        if response.status_code != 201:
+            raise ModelRefused(_message(response))
+        return response.json()["model"]
+
+    def models(self) -> pl.DataFrame:
+        """The models of your projects (latest versions)."""
+        response = self._request("GET", "v1/models")
+        if response.status_code != 200:
+            raise ModelRefused(_message(response))
+        return pl.DataFrame(response.json()["models"])
+
+    def monitor(self, name: str) -> dict[str, Any]:
+        """Run the monitor for model ``name`` now (as the monitor's service principal); the run's document."""
+        response = self._request("POST", f"v1/models/{name}/monitoring")
+        if response.status_code != 200:
+            raise ModelRefused(_message(response))
+        return response.json()["run"]
+
+    def monitoring(self, name: str, alerts: bool = False) -> pl.DataFrame:
+        """Stored monitoring results of model ``name``: one row per tenant and week (n, r2, rmse, mae and
+        per monitored column ``<column>_ks``, ``_ks_p``, ``_psi``, ``_wasserstein``); ``alerts=True``
+        gives its alerts instead."""
+        response = self._request("GET", f"v1/models/{name}/monitoring")
+        if response.status_code != 200:
+            raise ModelRefused(_message(response))
+        doc = response.json()
+        if alerts:
+            return pl.DataFrame(doc["alerts"])
+        rows = []
+        for w in doc["windows"]:
+            row = {k: w[k] for k in ("segment", "window_start", "n", "r2", "rmse", "mae")}
+            for column, d in (w.get("drift") or {}).items():
+                for stat in ("ks", "ks_p", "psi", "wasserstein"):
+                    row[f"{column}_{stat}"] = d.get(stat)
+            rows.append(row)
+        frame = pl.DataFrame(rows, infer_schema_length=None)
+        return frame.with_columns(pl.col("window_start").str.to_date()) if rows else frame
 
     def _remember(self, decision: Decision) -> Decision:
         if decision.decision_id:

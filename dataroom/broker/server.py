@@ -34,6 +34,7 @@ async def serve(args: argparse.Namespace) -> None:
     from dataroom.broker.app import MAX_BODY_BYTES, make_app
     from dataroom.broker.auth import BrokerAuth
     from dataroom.broker.hypotheses import HypothesisHandler
+    from dataroom.broker.models import ModelsHandler, MonitoringHandler
     from dataroom.pipeline import QueryService
     from dataroom.settings import Settings
 
@@ -44,7 +45,11 @@ async def serve(args: argparse.Namespace) -> None:
         prefix=args.prefix,
         service_name=args.name,
         workers=args.workers,
-        extra_routes=[(r"v1/hypotheses", HypothesisHandler)],
+        extra_routes=[
+            (r"v1/hypotheses", HypothesisHandler),
+            (r"v1/models", ModelsHandler),
+            (r"v1/models/([a-z0-9][a-z0-9._-]{1,62})/monitoring", MonitoringHandler),
+        ],
     )
     server = HTTPServer(app, max_body_size=MAX_BODY_BYTES, xheaders=False)  # audit the real peer, not a header
     server.listen(args.port, address=args.ip)
