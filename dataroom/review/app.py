@@ -8,7 +8,8 @@ Pages (under the service prefix, e.g. ``/services/review/``): ``queries`` (live 
 ``queries/<decision_id>`` (full record and reasons), ``summary`` (denied queries and volumes per
 user and project, with charts), ``projects`` (pending approvals: approve/reject; revoke), ``hypotheses``
 (pending production approvals), ``alerts`` (scanned incrementally, here and every
-``scan_interval`` seconds), ``chain`` (audit chain verification). Every change goes through
+``scan_interval`` seconds), ``monitoring`` (registered models per tenant and week, alerts and their
+acknowledgement: :mod:`dataroom.review.monitoring`), ``chain`` (audit chain verification). Every change goes through
 :class:`~dataroom.registry.Registry`, so the UI applies the same rules as the CLI.
 """
 
@@ -32,6 +33,7 @@ from dataroom.audit import AuditLog, VerifyResult, utc_now
 from dataroom.catalog import Catalog
 from dataroom.registry import SECURITY_GROUP, Phase, Registry, RegistryError
 from dataroom.querylog import OUTCOMES, QueryFilter, QueryLog, summarise
+from dataroom.review.monitoring import make_handlers as make_monitoring_handlers
 from dataroom.review.templates import LOADER
 from dataroom.settings import Settings
 
@@ -361,6 +363,7 @@ def make_app(state: ReviewState, cookie_secret: bytes | None = None) -> web.Appl
         (r"hypotheses/([^/]+)/(approve|reject)", HypothesisActionHandler),
         (r"alerts", AlertsHandler),
         (r"chain", ChainHandler),
+        *make_monitoring_handlers(ReviewHandler),
     ]
     handlers: list[Any] = [(prefix + pattern, handler, {"state": state}) for pattern, handler in routes]
     handlers.append((prefix + "health", HealthHandler))

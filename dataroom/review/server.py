@@ -23,6 +23,10 @@ PID_FILE_ENV = "DATAROOM_REVIEW_PID_FILE"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = service_arguments("python -m dataroom.review", "Data room security review (a JupyterHub service)", DEFAULT_PORT)
     parser.add_argument("--scan-interval", type=float, default=30.0, help="seconds between alert scans of the audit log (0: only when the alerts page opens)")
+    parser.add_argument(
+        "--monitor-interval", type=float, default=0.0,
+        help="seconds between model monitoring runs (every registered model, as the monitor's service principal; 0: never, run `dataroom monitor run`)",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,6 +55,10 @@ async def serve(args: argparse.Namespace) -> None:
         scan()
         scanner = PeriodicCallback(scan, args.scan_interval * 1000)
         scanner.start()
+    monitor = None
+    if args.monitor_interval > 0:
+        monitor = PeriodicCallback(lambda: asyncio.ensure_future(monitor_models(state, logger)), args.monitor_interval * 1000)
+        monitor.start()  # the first run after one interval: starting the service stays cheap
     logger.info("security review on http://%s:%d%s (audit %s)", args.ip, args.port, state.prefix, state.settings.audit_file)
     async with running_until_signalled(PID_FILE_ENV) as stop:
         try:
@@ -58,7 +66,37 @@ async def serve(args: argparse.Namespace) -> None:
         finally:
             if scanner is not None:
                 scanner.stop()
+            if monitor is not None:
+                monitor.stop()
             server.stop()
+
+
+_monitoring = asyncio.Lock()
+
+
+async def monitor_models(state, logger: logging.Logger) -> None:
+    """One monitoring run of every registered model, off the IO loop (a run in progress is not doubled)."""
+    if _monitoring.locked():
+        return
+    async with _monitoring:
+        def run() -> list:
+            from dataroom.monitoring.runner import MonitorRunner
+            from dataroom.pipeline import QueryService
+
+            service = QueryService(state.settings)
+            try:
+                return MonitorRunner(service).run()
+            finally:
+                service.close()
+
+        try:
+            reports = await asyncio.get_running_loop().run_in_executor(None, run)
+        except Exception:  # a failed run must not stop the review service
+            logger.exception("model monitoring run failed")
+            return
+        for r in reports:
+            for a in r.alerts:
+                logger.warning("monitoring alert: %s", a["message"])
 
 
 def main(argv: list[str] | None = None) -> None:

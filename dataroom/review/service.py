@@ -30,6 +30,7 @@ def review_service(
     pid_dir: Path | None = None,
     cwd: Path | None = None,
     scan_interval: float = 30.0,
+    monitor_interval: float = 3600.0,
     log_level: str = "INFO",
 ) -> dict[str, Any]:
     """A hub-managed service entry (the Hub starts, stops and proxies it under /services/<name>/)."""
@@ -39,7 +40,9 @@ def review_service(
     entry: dict[str, Any] = {
         "name": name,
         "url": f"http://127.0.0.1:{port}",
-        "command": [python, "-m", "dataroom.review", "--scan-interval", str(scan_interval), "--log-level", log_level],
+        "command": [
+            python, "-m", "dataroom.review", "--scan-interval", str(scan_interval), "--monitor-interval", str(monitor_interval), "--log-level", log_level,
+        ],
         "environment": environment,
         "oauth_no_confirm": True,
         "display": True,

@@ -39,6 +39,7 @@ BASE = r"""<!doctype html>
  <a href="{{ prefix }}projects">Projects{% if pending_count %} ({{ pending_count }} pending){% end %}</a>
  <a href="{{ prefix }}hypotheses">Hypotheses</a>
  <a href="{{ prefix }}alerts">Alerts{% if alert_count %} ({{ alert_count }}){% end %}</a>
+ <a href="{{ prefix }}monitoring">Monitoring</a>
  <a href="{{ prefix }}chain" id="chain-status">Audit chain: <span class="chip {{ 'ok' if chain.ok else 'broken' }}">{{ 'OK' if chain.ok else 'BROKEN' }}</span></a>
  <span class="who">signed in as <b id="who">{{ user }}</b></span>
 </header>
@@ -188,6 +189,43 @@ ALERTS = r"""{% extends "base.html" %}
 {% end %}
 """
 
+MONITORING = r"""{% extends "base.html" %}
+{% block title %}Model monitoring{% end %}
+{% block body %}
+<h1>Model monitoring</h1>
+<p class="muted">Scores per tenant and week, computed on the governed path as <code>{{ monitor_user }}</code> in project
+<code>{{ monitor_project }}</code>. Thresholds (<code>policies/alerts/monitoring.rego</code>, <code>[monitoring]</code> in
+<code>{{ config_path }}</code>): R² below {{ config['r2_min'] }}, RMSE above {{ config['rmse_ratio_max'] }}× the reference,
+drift when a KS test has p &lt; {{ config['drift_p_value'] }} and statistic ≥ {{ config['drift_min_statistic'] }}.
+An alert sends the hypothesis back to Data Exploration and quarantines the tenant in the model's project until someone
+other than the model's author acknowledges it.</p>
+{% if not models %}<p class="muted" id="no-models">No models registered.</p>{% end %}
+{% for m in models %}
+<div class="card model" id="model-{{ m['model'].name }}">
+ <h2>{{ m['model'].name }} v{{ m['model'].version }} <span class="muted">{{ m['model'].target }} ~ {{ ', '.join(m['model'].features) }} ·
+  {{ m['model'].hypothesis }} ({{ phase_display(m['phase']) }}) · project {{ m['model'].project_id }} · author {{ m['model'].author }} ·
+  reference {{ m['model'].reference_start }} .. {{ m['model'].reference_end }}</span></h2>
+ {% if not m['segments'] %}<p class="muted">Not monitored yet: run <code>dataroom monitor run</code>.</p>{% end %}
+ <div class="grid">
+ {% for segment in m['segments'] %}
+  <div class="segment" id="segment-{{ m['model'].name }}-{{ segment }}"><h3>{{ segment }}</h3>
+   <img class="monitoring-chart" alt="R², RMSE and drift of {{ m['model'].name }} on {{ segment }} per week" src="{{ prefix }}charts/monitoring/{{ url_escape(m['model'].name) }}/{{ url_escape(segment) }}.svg" style="max-width:100%"></div>
+ {% end %}
+ </div>
+ <h3>Alerts</h3>
+ {% if not m['alerts'] %}<p class="muted">No alerts.</p>{% end %}
+ <table class="model-alerts"><thead><tr><th>id</th><th>tenant</th><th>kind</th><th>from week</th><th>message</th><th>state</th></tr></thead><tbody>
+ {% for a in m['alerts'] %}<tr class="model-alert" id="model-alert-{{ a.id }}" data-segment="{{ a.segment }}" data-kind="{{ a.kind }}"><td>{{ a.id }}</td><td>{{ a.segment }}</td><td><span class="chip high">{{ a.kind }}</span></td><td>{{ a.window_start }}</td><td>{{ a.message }}</td>
+  <td>{% if a.acknowledged_at %}<span class="chip ok">acknowledged</span> by {{ a.acknowledged_by }} at {{ a.acknowledged_at[:19].replace('T', ' ') }}: {{ a.acknowledge_note }}
+   {% else %}<span class="chip denied">quarantined</span> in {{ ', '.join(a.quarantined_projects) }}
+   <form method="post" action="{{ prefix }}monitoring/alerts/{{ a.id }}/acknowledge" class="ack-form">{% module xsrf_form_html() %}<input name="note" placeholder="what you checked, what happens next" required size="34"> <button class="primary" type="submit">Acknowledge</button></form>
+  {% end %}</td></tr>{% end %}
+ </tbody></table>
+</div>
+{% end %}
+{% end %}
+"""
+
 CHAIN = r"""{% extends "base.html" %}
 {% block title %}Audit chain{% end %}
 {% block body %}
@@ -216,6 +254,7 @@ LOADER = DictLoader(
         "hypotheses.html": HYPOTHESES,
         "alerts.html": ALERTS,
         "chain.html": CHAIN,
+        "monitoring.html": MONITORING,
         "forbidden.html": FORBIDDEN,
         "error.html": ERROR,
     }
