@@ -21,7 +21,6 @@ while the pipeline analyses and decides), so a new session costs a message, not 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -37,6 +36,7 @@ from dataroom.catalog import Catalog, Project, visible_columns
 from dataroom.engines.cancellation import Cancellation
 from dataroom.engines.duckdb_session import SessionSpec, TableSource
 from dataroom.engines.errors import EngineFailure, EngineRefusal, SqlError
+from dataroom.engines.gauge import MemoryGauge
 from dataroom.engines.visible_copies import visible_copy
 from dataroom.engines.worker import memory_message
 from dataroom.settings import Settings
@@ -45,9 +45,9 @@ from dataroom.storage import local_parquet_files
 SESSION_TTL_S = 900  # specs (and their workers) are rebuilt after this: source files may change
 IDLE_WORKERS_PER_SESSION = 2
 WORKER_START_TIMEOUT_S = 120
-# A worker that dies after its resident memory reached this share of its budget ran out of
-# memory in native code that does not report it (an allocation failure outside DuckDB's
-# allocator can end in SIGSEGV or SIGABRT): it is answered as memory_limit, not engine_crash.
+# A worker that dies after taking this share of its budget (see gauge.py) ran out of memory in
+# native code that does not report it (an allocation failure outside DuckDB's checks can end in
+# SIGSEGV or SIGABRT): it is answered as memory_limit, not engine_crash.
 MEMORY_DEATH_SHARE = 0.5
 S3_SETTINGS = ("aws_role_arn", "aws_external_id", "aws_region", "aws_endpoint_url")
 
@@ -63,10 +63,11 @@ class Worker:
 
     def __init__(self, budget: int, test_hooks: bool) -> None:
         parent, child = socket.socketpair()
-        args = [sys.executable, "-m", "dataroom.engines.worker", str(child.fileno()), str(budget)]
+        self.gauge = MemoryGauge()
+        args = [sys.executable, "-m", "dataroom.engines.worker", str(child.fileno()), str(budget), str(self.gauge.fd)]
         if test_hooks:
             args.append("--test-hooks")
-        self.process = subprocess.Popen(args, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, pass_fds=(child.fileno(), self.gauge.fd), stdin=subprocess.DEVNULL)
         self.budget = budget
         child.close()
         self._conn = Connection(parent.detach())
@@ -84,28 +85,19 @@ class Worker:
     def _died(self) -> EngineRefusal:
         """The worker is gone: reap it, and say whether it ran out of memory or crashed."""
         self.usable = False
-        code, peak = self._reap()
-        if peak >= MEMORY_DEATH_SHARE * self.budget:
+        code = self._reap()
+        if self.gauge.used_beyond_base() >= MEMORY_DEATH_SHARE * self.budget:
             return EngineRefusal("memory_limit", memory_message(self.budget) + " (the engine stopped while allocating)")
         how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
         return EngineRefusal("engine_crash", f"the query engine stopped unexpectedly ({how}) and the query was not completed")
 
-    def _reap(self) -> tuple[int | None, int]:
-        """Exit code and peak resident bytes of the dead worker (waits up to 5 s, then kills)."""
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
-            except ChildProcessError:  # already reaped (killed by a cancel or a time limit)
-                self.process.wait()
-                return self.process.returncode, 0
-            if pid:
-                self.process.returncode = os.waitstatus_to_exitcode(status)
-                return self.process.returncode, usage.ru_maxrss * 1024
-            if time.monotonic() > deadline:
-                self.process.kill()
-                deadline = time.monotonic() + 5
-            time.sleep(0.01)
+    def _reap(self) -> int | None:
+        """Exit code of the dead worker (waits up to 5 s, then kills)."""
+        try:
+            return self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
 
     def open(self, spec: SessionSpec, s3: dict | None) -> None:
         """Build the project's session in the worker (raises EngineFailure if it cannot)."""
@@ -162,6 +154,7 @@ class Worker:
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
         self._conn.close()
+        self.gauge.close()
 
     def kill(self) -> None:
         self.usable = False
@@ -170,9 +163,10 @@ class Worker:
         self.process.wait()
 
     def discard(self) -> None:
-        """Make sure the process is gone and its socket closed (after a kill, crash or memory refusal)."""
+        """Make sure the process is gone and its socket and gauge closed (after a kill, crash or memory refusal)."""
         self.kill()
         self._conn.close()
+        self.gauge.close()
 
 
 @dataclass

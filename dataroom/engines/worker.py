@@ -1,7 +1,7 @@
 """The execution worker: a child process that holds one project's session and runs statements.
 
 The broker (or the CLI) never executes SQL in its own process. A worker is started as
-``python -m dataroom.engines.worker <fd> <memory budget bytes> [--test-hooks]`` (a fresh
+``python -m dataroom.engines.worker <fd> <memory budget bytes> <gauge fd> [--test-hooks]`` (a fresh
 interpreter: nothing of the parent's memory, threads or modules — notably not regopy, whose
 allocator reserves hundreds of GB of address space). Once the session is open it caps its
 address space with ``RLIMIT_AS`` at what it has mapped so far (shared libraries and DuckDB's
@@ -31,6 +31,8 @@ import os
 import resource
 import sys
 from multiprocessing.connection import Connection
+
+from dataroom.engines.gauge import MemoryGauge
 
 # A test-only hook (the ``engine_test_hooks`` setting): a statement holding this marker aborts
 # the worker the way a crash inside a native library would.
@@ -81,7 +83,7 @@ def mapped_bytes() -> int:
     raise RuntimeError("no VmSize in /proc/self/status")
 
 
-def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
+def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -> None:
     """Open the session the parent describes, then answer ``run`` requests until ``stop`` or EOF."""
     import duckdb
 
@@ -107,8 +109,9 @@ def serve(conn: Connection, budget: int, test_hooks: bool) -> None:
         if request.get("op") != "open":
             return
         session = Session(SessionSpec.from_dict(request["spec"]), _s3(request.get("s3")))
-        cap = mapped_bytes() + budget  # DuckDB's own reservations at open (~0.6 GB virtual) are not the query's
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        base = mapped_bytes()  # DuckDB's own reservations at open (~0.6 GB virtual) are not the query's
+        resource.setrlimit(resource.RLIMIT_AS, (base + budget, base + budget))
+        gauge.start_sampling(base)
     except (EOFError, OSError):
         return
     except Exception as exc:  # reported to the parent, which answers the query with it
@@ -164,7 +167,7 @@ def _s3(settings: dict | None):
 
 
 def main(argv: list[str]) -> None:
-    fd, budget = int(argv[0]), int(argv[1])
+    fd, budget, gauge = int(argv[0]), int(argv[1]), MemoryGauge(int(argv[2]))
     # Arrow's default pool (jemalloc) reserves address space in large chunks and then fails small
     # mallocs under RLIMIT_AS far below the cap; the system allocator grows as it is used.
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
@@ -172,7 +175,7 @@ def main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     conn = Connection(fd)
     try:
-        serve(conn, budget, "--test-hooks" in argv[2:])
+        serve(conn, budget, gauge, "--test-hooks" in argv[3:])
     finally:
         conn.close()
     os._exit(0)  # no interpreter teardown: nothing to flush, and no binding-layer leak reports
