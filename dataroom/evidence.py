@@ -9,7 +9,8 @@ One call gathers, for ``[since, until)``:
 * ``phase_transitions``: every phase transition in the window, with approver and segregation check;
 * ``linked_queries``: the audit record behind each ``decision_id`` linked to those hypotheses;
 * ``query_summary``: query attempts in the window by project and outcome;
-* ``chain``: the audit chain's verification result at export time.
+* ``chain``: the audit log's verification result at export time (chain, head, signed checkpoints);
+* ``audit_keys``: the public key(s) the checkpoints are signed with (PEM), for the auditor to pin.
 
 and writes them as JSON (one document), CSV (one file per section) and Parquet (one file per
 section), plus ``manifest.json`` with each file's SHA-256.
@@ -52,7 +53,11 @@ SECTIONS: dict[str, list[str]] = {
         "rows", "result_digest", "policy_revision", "hash",
     ],
     "query_summary": ["project_id", "outcome", "attempts"],
-    "chain": ["audit_file", "verified_at", "ok", "records", "first_bad_seq", "first_bad_line", "problem"],
+    "chain": [
+        "audit_file", "verified_at", "ok", "records", "first_bad_seq", "first_bad_line", "problem", "kind", "checkpoints",
+        "signed_records", "key_ids", "key_source",
+    ],
+    "audit_keys": ["key_id", "algorithm", "public_key_pem", "published_at"],
 }
 
 
@@ -82,6 +87,11 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
             "first_bad_seq": verified.first_bad_seq,
             "first_bad_line": verified.first_bad_line,
             "problem": verified.problem,
+            "kind": verified.kind,
+            "checkpoints": verified.checkpoints,
+            "signed_records": verified.signed_records,
+            "key_ids": list(verified.key_ids),
+            "key_source": verified.key_source,
         }
     ]
     log = QueryLog(audit.path)
@@ -212,8 +222,25 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
             "linked_queries": linked,
             "query_summary": summary_rows,
             "chain": chain,
+            "audit_keys": _audit_keys(audit),
         },
     )
+
+
+def _audit_keys(audit: AuditLog) -> list[dict[str, Any]]:
+    """The published checkpoint key(s), so the export carries what its proofs are checked with."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from dataroom.audit.keys import ALGORITHM, load_public_keys, public_pem
+
+    try:
+        keys: dict[str, Ed25519PublicKey] = load_public_keys(audit.public_key_path)
+    except (FileNotFoundError, ValueError):
+        return []
+    return [
+        {"key_id": kid, "algorithm": ALGORITHM, "public_key_pem": public_pem(key).decode(), "published_at": str(audit.public_key_path)}
+        for kid, key in keys.items()
+    ]
 
 
 def _active_during(p: Any, start: str, end: str) -> bool:

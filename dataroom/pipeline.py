@@ -116,7 +116,7 @@ class QueryService:
         self.settings = settings or Settings()
         self.catalog = catalog or load_catalog(self.settings.catalog_file)
         self.policy = policy or make_policy_engine(self.settings.policy_engine, self.settings.opa_url)
-        self.audit = AuditLog(self.settings.audit_file)
+        self.audit = AuditLog.from_settings(self.settings)  # signs checkpoints; close() signs the last
         from dataroom.registry import Registry
 
         self.registry = Registry(self.settings.registry_database_url, self.catalog, self.audit)

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home, description="Data room home: catalog, demo data, audit log")
     catalog_path: Path | None = Field(None, description="Catalog file (default: $DATAROOM_HOME/catalog.toml)")
     audit_path: Path | None = Field(None, description="Audit log (default: $DATAROOM_HOME/audit/audit.jsonl)")
+    audit_checkpoint_every: int = Field(1000, ge=1, description="Sign a checkpoint of the audit log after this many records (and at shutdown)")
+    audit_checkpoint_interval_s: float = Field(60.0, ge=0, description="... or after this many seconds with unsigned records (0: count and shutdown only)")
+    audit_key_path: Path | None = Field(None, description="Writer's Ed25519 checkpoint key, 0600 (default: the audit log's path + .key)")
+    audit_public_key: Path | None = Field(None, description="Public key `audit verify` trusts (default: the published audit log's path + .pub)")
 
     registry_url: str | None = Field(None, description="Project/hypothesis registry database URL (default: SQLite in $DATAROOM_HOME)")
 

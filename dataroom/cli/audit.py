@@ -1,4 +1,4 @@
-"""``dataroom audit``: verify the hash chain, list and search query attempts, export evidence."""
+"""``dataroom audit``: verify chain and signed checkpoints, list and search query attempts, export evidence, prove records."""
 
 from __future__ import annotations
 
@@ -17,11 +17,46 @@ def audit() -> None:
 
 
 @audit.command()
-def verify() -> None:
-    """Check the hash chain; exit 1 and name the first bad record if it was tampered with."""
-    result = AuditLog(Settings().audit_file).verify()
+@click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Trust this public key (PEM) instead of the one published beside the log.")
+def verify(public_key: Path | None) -> None:
+    """Check records, chain, head and signed checkpoints; exit 1 and name the first problem if tampered with."""
+    result = AuditLog.from_settings(Settings()).verify(public_key)
     click.echo(result.describe())
     raise SystemExit(0 if result.ok else 1)
+
+
+@audit.command()
+def checkpoint() -> None:
+    """Sign a checkpoint of the log now (the writer does it every N records / T seconds and at shutdown)."""
+    log = AuditLog.from_settings(Settings())
+    signed = log.checkpoint("forced", force=True)
+    assert signed is not None
+    click.echo(f"checkpoint signed: {signed['size']} records, root {signed['root']}, key {signed['key_id']}")
+    log.close()
+
+
+@audit.command()
+@click.option("--actor", required=True, help="Who adopts the log (recorded in the log).")
+def adopt(actor: str) -> None:
+    """Sign a log that predates checkpoints (once, after an upgrade); recorded in the log and named by verify."""
+    log = AuditLog.from_settings(Settings())
+    done = log.adopt(actor)
+    log.close()
+    click.echo(f"adopted {done['record']['records']} record(s); checkpoint signed by key {done['checkpoint']['key_id']}")
+
+
+@audit.command("public-key")
+def public_key_cmd() -> None:
+    """Print the published checkpoint public key (PEM) and its key id."""
+    from dataroom.audit.keys import load_public_keys
+
+    path = AuditLog.from_settings(Settings()).public_key_path
+    try:
+        keys = load_public_keys(path)
+    except FileNotFoundError:
+        raise click.ClickException(f"no public key published at {path} yet: it appears when the first writer signs a checkpoint")
+    click.echo(path.read_text().rstrip())
+    click.echo(f"# key id(s): {', '.join(keys)}  (published at {path})")
 
 
 @audit.command()

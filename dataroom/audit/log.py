@@ -1,0 +1,422 @@
+"""Tamper-evident audit log: append-only JSON lines, hash-chained, fsync'd before a query runs.
+
+Every query attempt writes a ``decision`` record (allowed, denied or invalid) before anything
+executes; an allowed query later appends a ``completion`` record with the same ``decision_id``
+(rows, bytes, duration, result digest, or the error). Field names follow OPA's decision-log
+shape (``decision_id``, ``timestamp``, ``path``, ``input``, ``result``, ``bundles``, ``labels``).
+
+Each record carries ``seq``, the previous record's hash (``prev_hash``) and its own ``hash`` over
+its canonical JSON. A head file beside the log remembers the last ``seq``/``hash`` so that cutting
+records off the end (truncation) is detected too. Writers in several processes (the CLI, the
+broker) serialise on an exclusive ``flock`` of the log file.
+
+A writer also keeps the RFC 6962 Merkle tree over the records (:mod:`dataroom.audit.merkle`) and
+signs a checkpoint of its root (:mod:`dataroom.audit.checkpoints`) every ``checkpoint_every``
+records or ``checkpoint_interval_s`` seconds (from a background thread, never in the query's
+append) and when it closes, so that rewriting the log, head included, is caught by anyone holding
+the public key. A line torn by a crash is cut off by the next writer and recorded in a
+``torn_tail`` record that keeps its bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from dataroom.audit.checkpoints import frontier_of, last_checkpoint, make_checkpoint, record_leaf
+from dataroom.audit.keys import SigningKey, hand_to_directory_owner, load_or_create_signing_key
+from dataroom.audit.merkle import Frontier
+
+if TYPE_CHECKING:
+    from dataroom.audit.verify import VerifyResult
+    from dataroom.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+HEAD_WIDTH = 128  # the head record is padded to a fixed width so it can be overwritten in place
+TORN_KEEP_BYTES = 65536  # a torn line's bytes kept in its torn_tail record (the rest is hashed)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """SHA-256 of the record without its own ``hash`` field."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def new_decision_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def decision_record(
+    *,
+    path: str,
+    input_doc: dict[str, Any],
+    allow: bool,
+    reasons: list[dict[str, str]],
+    outcome: str,
+    revision: str,
+    labels: dict[str, Any],
+    metrics: dict[str, Any],
+    error: str | None = None,
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """One query attempt's ``decision`` record in OPA's decision-log shape.
+
+    The pipeline writes one for every query it sees; the broker for requests it refuses before
+    the pipeline (no token, wrong scope, bad body). Both go through here, so the shape is one.
+    """
+    return {
+        "type": "decision",
+        "decision_id": decision_id or new_decision_id(),
+        "timestamp": utc_now(),
+        "path": path,
+        "input": input_doc,
+        "result": {"allow": allow, "reasons": reasons},
+        "outcome": outcome,
+        "error": error,
+        "bundles": {"dataroom/query": {"revision": revision}},
+        "labels": {"app": "dataroom", **labels},
+        "metrics": metrics,
+    }
+
+
+@dataclass
+class _Tail:
+    """What a writer knows of the file: end offset, last seq and hash, and the tree so far."""
+
+    offset: int
+    seq: int
+    hash: str
+    frontier: Frontier
+
+
+class AuditLog:
+    """The append-only, hash-chained log at ``path``, with ``.head``, ``.checkpoints``, ``.pub`` and ``.key`` beside it.
+
+    Only an instance that appends (or is asked to checkpoint) ever creates the key or signs;
+    readers (``records``, ``verify``) touch nothing.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_s: float = 60.0,
+        key_path: Path | None = None,
+        public_key: Path | None = None,
+    ) -> None:
+        self.path = path
+        self.head_path = path.with_name(path.name + ".head")
+        self.checkpoint_path = path.with_name(path.name + ".checkpoints")
+        self.public_key_path = path.with_name(path.name + ".pub")  # published by the writer
+        self.key_path = key_path or path.with_name(path.name + ".key")
+        self.pinned_public_key = public_key  # what verify trusts instead of the published key
+        self.stream = path.name.removesuffix(".jsonl")
+        self.checkpoint_every = max(1, checkpoint_every)
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._pid = os.getpid()
+        self._reset_process_state()
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "AuditLog":
+        return cls(
+            settings.audit_file,
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+            key_path=settings.audit_key_path,
+            public_key=settings.audit_public_key,
+        )
+
+    def _reset_process_state(self) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._head_fd: int | None = None
+        self._state: _Tail | None = None
+        self._signed_offset = -1  # file offset the last checkpoint this instance knows covers
+        self._signed_tree_size = 0
+        self._key: SigningKey | None = None
+        self._timer: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+    def _open(self) -> int:
+        if self._pid != os.getpid():  # a forked child: the parent's descriptors share its flock
+            for fd in (self._fd, self._head_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._pid = os.getpid()
+            self._reset_process_state()
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+            if created:
+                hand_to_directory_owner(self.path)
+        return self._fd
+
+    def close(self) -> None:
+        """Stop the checkpoint timer and sign what this writer has not signed yet (the shutdown checkpoint)."""
+        if self._pid != os.getpid():
+            return
+        timer = self._timer
+        if timer is not None:
+            self._stop.set()
+            self._wake.set()
+            timer.join(timeout=10)
+        with self._lock:
+            if self._state is not None and self._fd is not None:
+                try:
+                    self._checkpoint_locked("shutdown")
+                except Exception:  # never let a failing signature hide the close
+                    log.exception("audit: shutdown checkpoint failed")
+            for fd in (self._fd, self._head_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._fd = self._head_fd = None
+            self._state, self._timer = None, None
+            self._stop.clear()
+            self._wake.clear()
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Chain, write and fsync one record; returns it with ``seq``, ``prev_hash`` and ``hash``."""
+        with self._lock:
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                state = self._sync(fd)
+                chained = self._write_record(fd, state, record)
+                due = state.frontier.size - self._signed_tree_size >= self.checkpoint_every
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            self._start_timer()
+        if due:
+            self._wake.set()  # the timer thread signs; this query does not wait for it
+        return chained
+
+    def _write_record(self, fd: int, state: _Tail, record: dict[str, Any]) -> dict[str, Any]:
+        chained = {**record, "seq": state.seq + 1, "prev_hash": state.hash}
+        body = canonical_json(chained)  # what the hash covers (record_hash recomputes it on verify)
+        chained["hash"] = hashlib.sha256(body.encode()).hexdigest()
+        line = (body[:-1] + f',"hash":"{chained["hash"]}"}}\n').encode()
+        os.write(fd, line)
+        os.fsync(fd)
+        state.offset += len(line)
+        state.seq, state.hash = chained["seq"], chained["hash"]
+        state.frontier.push(record_leaf(chained["hash"]))
+        self._write_head(state.seq, state.hash)
+        return chained
+
+    # -- catching up with the file -------------------------------------------------------------
+    def _sync(self, fd: int) -> _Tail:
+        """Bring this writer's view up to the end of the file (another process may have written)."""
+        size = os.fstat(fd).st_size
+        state = self._state
+        if state is None:
+            state = self._start(fd, size)
+        elif state.offset != size:
+            self._catch_up(fd, state, size)
+        return state
+
+    def _start(self, fd: int, size: int) -> _Tail:
+        """First use in this process: continue the tree from the last checkpoint, or start it (genesis)."""
+        checkpoint = last_checkpoint(self.checkpoint_path)
+        frontier = frontier_of(checkpoint) if checkpoint else None
+        if checkpoint and frontier and checkpoint.get("stream") == self.stream and 0 <= int(checkpoint.get("bytes", -1)) <= size:
+            state = _Tail(int(checkpoint["bytes"]), frontier.size - 1, str(checkpoint.get("last_hash") or GENESIS_HASH), frontier)
+            self._signed_offset, self._signed_tree_size = state.offset, frontier.size
+        else:
+            state = _Tail(0, -1, GENESIS_HASH, Frontier())
+        self._state = state
+        if state.offset != size:
+            self._catch_up(fd, state, size)
+        if checkpoint is None and not self.checkpoint_path.exists() and state.frontier.size == 0:
+            self._write_head(-1, GENESIS_HASH)
+            self._checkpoint_locked("genesis", force=True)  # before the first record: a log never lacks one
+        return state
+
+    def _catch_up(self, fd: int, state: _Tail, size: int) -> None:
+        """Read the records after ``state.offset``; a torn last line is cut off and recorded."""
+        data = os.pread(fd, size - state.offset, state.offset)
+        complete = data.rfind(b"\n") + 1
+        for line in data[:complete].split(b"\n")[:-1]:
+            if not line.strip():
+                state.offset += len(line) + 1
+                continue
+            record = json.loads(line)  # an unreadable complete line: fail closed (verify names it)
+            state.offset += len(line) + 1
+            state.seq, state.hash = int(record["seq"]), str(record["hash"])
+            state.frontier.push(record_leaf(state.hash))
+        if complete < len(data):
+            self._record_torn(fd, state, data[complete:], self.path, state.offset)
+
+    def _record_torn(self, fd: int, state: _Tail, fragment: bytes, file: Path, offset: int) -> None:
+        """A writer died mid-line: cut the fragment off and append a record that keeps it (never silent)."""
+        if file == self.path:
+            os.ftruncate(fd, offset)
+        else:
+            with open(file, "r+b") as fh:
+                fh.truncate(offset)
+                os.fsync(fh.fileno())
+        log.warning("audit: %d torn bytes at the end of %s (offset %d) recorded in a torn_tail record", len(fragment), file, offset)
+        self._write_record(
+            fd,
+            state,
+            {
+                "type": "torn_tail",
+                "timestamp": utc_now(),
+                "file": file.name,
+                "offset": offset,
+                "length": len(fragment),
+                "sha256": hashlib.sha256(fragment).hexdigest(),
+                "fragment_b64": base64.b64encode(fragment[:TORN_KEEP_BYTES]).decode(),
+                "fragment_complete": len(fragment) <= TORN_KEEP_BYTES,
+                "detected_by": {"host": socket.gethostname(), "pid": os.getpid()},
+            },
+        )
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def checkpoint(self, reason: str = "forced", force: bool = False) -> dict[str, Any] | None:
+        """Sign a checkpoint of everything in the log now (None when nothing is new since the last one)."""
+        with self._lock:
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if self._state is None:
+                    self._start(fd, os.fstat(fd).st_size)
+                return self._checkpoint_locked(reason, force=force)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def adopt(self, actor: str) -> dict[str, Any]:
+        """Sign a log that has no checkpoint history (older than checkpoints): recorded, never automatic.
+
+        A writer never adopts by itself, or deleting the checkpoint file and restarting the broker
+        would launder a rewritten log. The adoption is a record in the log and an ``adopt``
+        checkpoint; ``audit verify`` keeps naming the adopted range.
+        """
+        with self._lock:
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                state = self._sync(fd)
+                record = self._write_record(
+                    fd, state, {"type": "audit_adopted", "timestamp": utc_now(), "actor": actor, "records": state.frontier.size}
+                )
+                checkpoint = self._checkpoint_locked("adopt", force=True)
+                assert checkpoint is not None
+                return {"record": record, "checkpoint": checkpoint}
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _checkpoint_locked(self, reason: str, force: bool = False) -> dict[str, Any] | None:
+        """With the log's flock held: catch up, then append one signed checkpoint line and fsync it."""
+        fd = self._open()
+        state = self._sync(fd)
+        if not force and state.offset == self._signed_offset:
+            return None
+        if self._key is None:
+            self._key = load_or_create_signing_key(self.key_path, self.public_key_path)
+        created = not self.checkpoint_path.exists()
+        cfd = os.open(self.checkpoint_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        try:
+            if created:
+                hand_to_directory_owner(self.checkpoint_path)
+            size = os.fstat(cfd).st_size
+            if size and os.pread(cfd, 1, size - 1) != b"\n":
+                tail = os.pread(cfd, min(size, 1 << 20), max(0, size - (1 << 20)))
+                cut = size - len(tail) + tail.rfind(b"\n") + 1
+                self._record_torn(fd, state, os.pread(cfd, size - cut, cut), self.checkpoint_path, cut)
+            checkpoint = make_checkpoint(
+                stream=self.stream, frontier=state.frontier, last_hash=state.hash, offset=state.offset, timestamp=utc_now(), reason=reason, key=self._key
+            )
+            os.write(cfd, (canonical_json(checkpoint) + "\n").encode())
+            os.fsync(cfd)
+        finally:
+            os.close(cfd)
+        self._signed_offset, self._signed_tree_size = state.offset, state.frontier.size
+        return checkpoint
+
+    def _start_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._run_timer, name=f"audit-checkpoints-{self.stream}", daemon=True)
+            self._timer.start()
+
+    def _run_timer(self) -> None:
+        """Sign every ``checkpoint_interval_s`` seconds, or sooner when ``append`` says enough records wait."""
+        while not self._stop.is_set():
+            woken = self._wake.wait(self.checkpoint_interval_s or None)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.checkpoint("count" if woken else "interval")
+            except Exception:
+                log.exception("audit: checkpoint failed (will retry)")
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        """Overwrite the fixed-width head record in place (one small write, no rename)."""
+        if self._head_fd is None:
+            created = not self.head_path.exists()
+            self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            if created:
+                hand_to_directory_owner(self.head_path)
+        os.pwrite(self._head_fd, json.dumps({"seq": seq, "hash": digest}).ljust(HEAD_WIDTH).encode(), 0)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record in order (raises ``ValueError`` on a line that is not JSON)."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+
+    def verify(self, public_key: Path | None = None) -> "VerifyResult":
+        """Check chain, head and signed checkpoints; names the first problem (see :mod:`dataroom.audit.verify`)."""
+        from dataroom.audit.verify import verify_log
+
+        return verify_log(self, public_key or self.pinned_public_key)
+
+    def read_head(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.head_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+
+def fold_attempt(by_id: dict[str, dict[str, Any]], record: dict[str, Any]) -> None:
+    """Add one record to ``by_id``: a decision starts an attempt, its completion is attached to it."""
+    if record.get("type") == "decision":
+        by_id[record["decision_id"]] = {**record, "completion": None}
+    elif record.get("type") == "completion" and record.get("decision_id") in by_id:
+        by_id[record["decision_id"]]["completion"] = record
+
+
+def attempts(records: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold decision and completion records into one row per query attempt, in order."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in records:
+        fold_attempt(by_id, record)
+    return list(by_id.values())
