@@ -10,7 +10,10 @@ One call gathers, for ``[since, until)``:
 * ``linked_queries``: the audit record behind each ``decision_id`` linked to those hypotheses;
 * ``query_summary``: query attempts in the window by project and outcome;
 * ``chain``: the audit log's verification result at export time (chain, head, signed checkpoints);
-* ``audit_keys``: the public key(s) the checkpoints are signed with (PEM), for the auditor to pin.
+* ``audit_keys``: the public key(s) the checkpoints are signed with (PEM), for the auditor to pin;
+* ``inclusion_proofs``: for every linked query, an inclusion proof of its decision (and completion)
+  record against a signed checkpoint (``proof``: the JSON document ``dataroom audit check-proof``
+  checks with the public key alone).
 
 and writes them as JSON (one document), CSV (one file per section) and Parquet (one file per
 section), plus ``manifest.json`` with each file's SHA-256.
@@ -58,6 +61,7 @@ SECTIONS: dict[str, list[str]] = {
         "signed_records", "key_ids", "key_source",
     ],
     "audit_keys": ["key_id", "algorithm", "public_key_pem", "published_at"],
+    "inclusion_proofs": ["hypothesis", "decision_id", "proved", "records", "tree_size", "checkpoint_timestamp", "key_id", "root", "problem", "proof"],
 }
 
 
@@ -223,6 +227,7 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
             "query_summary": summary_rows,
             "chain": chain,
             "audit_keys": _audit_keys(audit),
+            "inclusion_proofs": _inclusion_proofs(audit, hypotheses),
         },
     )
 
@@ -241,6 +246,38 @@ def _audit_keys(audit: AuditLog) -> list[dict[str, Any]]:
         {"key_id": kid, "algorithm": ALGORITHM, "public_key_pem": public_pem(key).decode(), "published_at": str(audit.public_key_path)}
         for kid, key in keys.items()
     ]
+
+
+def _inclusion_proofs(audit: AuditLog, hypotheses: list[Any]) -> list[dict[str, Any]]:
+    """One row per linked query: its proof against the newest checkpoint, or why there is none."""
+    from dataroom.audit.proofs import ProofError, build_proofs
+
+    wanted = [(h.key, d) for h in hypotheses for d in h.decision_ids]
+    if not wanted:
+        return []
+    try:
+        proofs: dict[str, Any] = build_proofs(audit, {d for _, d in wanted}, sign_if_needed=True)
+    except ProofError as exc:
+        proofs = {d: str(exc) for _, d in wanted}
+    rows = []
+    for key, decision_id in wanted:
+        proof = proofs.get(decision_id, "not found")
+        cp = proof["checkpoint"] if isinstance(proof, dict) else {}
+        rows.append(
+            {
+                "hypothesis": key,
+                "decision_id": decision_id,
+                "proved": isinstance(proof, dict),
+                "records": len(proof["entries"]) if isinstance(proof, dict) else 0,
+                "tree_size": cp.get("size"),
+                "checkpoint_timestamp": cp.get("timestamp"),
+                "key_id": cp.get("key_id"),
+                "root": cp.get("root"),
+                "problem": None if isinstance(proof, dict) else proof,
+                "proof": json.dumps(proof, sort_keys=True, ensure_ascii=False) if isinstance(proof, dict) else None,
+            }
+        )
+    return rows
 
 
 def _active_during(p: Any, start: str, end: str) -> bool:

@@ -45,6 +45,54 @@ def adopt(actor: str) -> None:
     click.echo(f"adopted {done['record']['records']} record(s); checkpoint signed by key {done['checkpoint']['key_id']}")
 
 
+@audit.command()
+@click.argument("decision_id")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the proof to this file (default: standard output).")
+def prove(decision_id: str, out: Path | None) -> None:
+    """Inclusion proof of a query's decision (and completion) record against a signed checkpoint.
+
+    Signs a fresh checkpoint first when the record is newer than the last one (needs the writer's key).
+    """
+    from dataroom.audit.proofs import ProofError, build_proofs
+
+    try:
+        proof = build_proofs(AuditLog.from_settings(Settings()), [decision_id], sign_if_needed=True)[decision_id]
+    except ProofError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if isinstance(proof, str):
+        raise click.ClickException(f"no proof for {decision_id}: {proof}")
+    text = json.dumps(proof, indent=2, ensure_ascii=False)
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text + "\n")
+        click.echo(f"proof of {len(proof['entries'])} record(s) against checkpoint of {proof['checkpoint']['size']} records written to {out}")
+
+
+@audit.command("check-proof")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--public-key", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The room's public key (PEM) you trust.")
+def check_proof_cmd(file: Path, public_key: Path) -> None:
+    """Check inclusion proofs offline: a proof file, an evidence.json, or inclusion_proofs.csv/.parquet.
+
+    Needs nothing of the room but its public key. Exit 1 if any proof fails (or there is none).
+    """
+    from dataroom.audit.keys import load_public_keys
+    from dataroom.audit.proofs import check_proof, proofs_in
+
+    try:
+        keys = load_public_keys(public_key)
+        proofs = proofs_in(file)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    results = [check_proof(p, keys) for p in proofs]
+    for r in results:
+        click.echo(r.describe())
+    failed = sum(not r.ok for r in results)
+    click.echo(f"{len(results) - failed} of {len(results)} proof(s) verified with key {', '.join(keys)}")
+    raise SystemExit(1 if failed or not results else 0)
+
+
 @audit.command("public-key")
 def public_key_cmd() -> None:
     """Print the published checkpoint public key (PEM) and its key id."""
