@@ -34,7 +34,7 @@ def scan(as_json: bool) -> None:
 @click.option(
     "--rule",
     help="Only this rule (denied_burst, unusual_volume, large_result, new_pii_column, engine_crash, "
-    "limit_refusals, never_completed, denied_function_class).",
+    "limit_refusals, never_completed, denied_function_class, model_performance, model_drift).",
 )
 @click.option("--user", help="Only alerts about this user.")
 @click.option("--since", help="Only alerts for events at or after this ISO time (e.g. 2026-01-01).")

@@ -6,7 +6,8 @@ group) querying in its own project (``settings.monitor_project``) through
 and audited before and after it runs. Per model the run sends one query over the reference period
 (the bins of each monitored column) and one scan per segment (:mod:`dataroom.monitoring.windows`);
 then, in Python, over a few hundred rows of sums and counts: n, R², RMSE, MAE and the drift tests
-(:mod:`dataroom.monitoring.drift`) per segment and window.
+(:mod:`dataroom.monitoring.drift`) per segment and window. The reference query runs once per model
+version: its bins are kept in the registry, so a scheduled run is one scan per segment.
 
 Each scored window is offered to the Rego rules in ``policies/alerts/monitoring.rego`` with the
 thresholds of ``[monitoring]`` in ``$DATAROOM_HOME/alerts.toml``. The first window that breaches a
@@ -96,10 +97,15 @@ class MonitorRunner:
         if not model.linear:
             raise MonitorError(f"model {model.name} v{model.version} has no linear coefficients to score in the engine")
         columns = [*model.features, model.target]
-        ref = self._query(report, reference_bins_sql(model.tables, columns, model.time_column, model.reference_start, model.reference_end))[0]
-        if not ref["n"]:
-            raise MonitorError(f"model {model.name}: no rows in its reference period {model.reference_start} .. {model.reference_end}")
-        bins = {c: Bins.over(ref[f"{c}__lo"], ref[f"{c}__hi"], DEFAULT_BINS) for c in columns}
+        if model.bins and set(model.bins) == set(columns):  # the reference period does not change: neither do its bins
+            bins = {c: Bins(**model.bins[c]) for c in columns}
+        else:
+            ref = self._query(report, reference_bins_sql(model.tables, columns, model.time_column, model.reference_start, model.reference_end))[0]
+            if not ref["n"]:
+                raise MonitorError(f"model {model.name}: no rows in its reference period {model.reference_start} .. {model.reference_end}")
+            bins = {c: Bins.over(ref[f"{c}__lo"], ref[f"{c}__hi"], DEFAULT_BINS) for c in columns}
+            self.models.save_bins(model.id, {c: {"lo": b.lo, "width": b.width, "count": b.count} for c, b in bins.items()})
+            model.bins = {c: {"lo": b.lo, "width": b.width, "count": b.count} for c, b in bins.items()}
 
         segments = {}
         decisions = {}

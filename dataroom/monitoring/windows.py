@@ -20,6 +20,8 @@ import numpy as np
 from dataroom.monitoring.drift import Bins
 
 DEFAULT_BINS = 20
+MAX_JOINT_CELLS = 400  # bins per window when grouping by every column's bin at once (two columns of 20)
+SUMS = ("n", "sy", "syy", "sse", "sae")
 
 
 def _ident(name: str) -> str:
@@ -47,8 +49,22 @@ def reference_bins_sql(tables: list[str], columns: list[str], time_column: str, 
     return f"SELECT count(*) AS n, {aggs} FROM ({union}) AS reference"
 
 
+def joint_bins(bins: dict[str, Bins]) -> bool:
+    """Group by every column's bin at once (one hash aggregate: the fastest) while that stays small:
+    at most :data:`MAX_JOINT_CELLS` cells per window; otherwise one grouping set per column."""
+    cells = 1
+    for b in bins.values():
+        cells *= b.count
+    return cells <= MAX_JOINT_CELLS
+
+
 def window_sql(table: str, linear: dict[str, Any], features: list[str], target: str, time_column: str, bins: dict[str, Bins]) -> str:
-    """One scan of a segment's table: per-window sums, and per-window bin counts of each column."""
+    """One scan of a segment's table: per-window sums, and per-window bin counts of each column.
+
+    With :func:`joint_bins` the scan groups by (window, every column's bin): each row is a cell with
+    its count and sums, and the per-window sums and each column's counts are its margins. Otherwise
+    ``GROUPING SETS`` give one row of sums per window plus one row per window, column and bin.
+    """
     y, t = _ident(target), _ident(time_column)
     bin_cols = []
     for i, (column, b) in enumerate(bins.items()):
@@ -60,11 +76,11 @@ def window_sql(table: str, linear: dict[str, Any], features: list[str], target: 
         f"SELECT date_trunc('week', {t}) AS w, {y} AS y, {prediction_sql(linear, features)} AS p, {', '.join(bin_cols)} "
         f"FROM {table} WHERE {not_null}"
     )
-    sets = ", ".join(["(w)", *(f"(w, b{i})" for i in range(len(bins)))])
     bin_names = ", ".join(f"b{i}" for i in range(len(bins)))
+    grouping = f"w, {bin_names}" if joint_bins(bins) else "GROUPING SETS (" + ", ".join(["(w)", *(f"(w, b{i})" for i in range(len(bins)))]) + ")"
     return (
         f"SELECT w, {bin_names}, count(*) AS n, sum(y) AS sy, sum(y * y) AS syy, sum((y - p) * (y - p)) AS sse, sum(abs(y - p)) AS sae "
-        f"FROM ({inner}) AS scored GROUP BY GROUPING SETS ({sets}) ORDER BY w"
+        f"FROM ({inner}) AS scored GROUP BY {grouping} ORDER BY w"
     )
 
 
@@ -78,12 +94,21 @@ class SegmentWindows:
 
 def parse_windows(rows: list[dict[str, Any]], columns: list[str], bins: dict[str, Bins]) -> SegmentWindows:
     out = SegmentWindows(counts={c: {} for c in columns})
+    joint = joint_bins(bins)
     for row in rows:
         w = row["w"]
         start = w.date() if isinstance(w, dt.datetime) else w
+        if joint:  # a cell: its sums go to the window, its count to each column's bin
+            sums = out.sums.setdefault(start, {k: 0.0 for k in SUMS})
+            for k in SUMS:
+                sums[k] += float(row[k] or 0.0)
+            for i, column in enumerate(columns):
+                counts = out.counts[column].setdefault(start, np.zeros(bins[column].count))
+                counts[int(row[f"b{i}"])] += int(row["n"])
+            continue
         set_bins = [(i, c) for i, c in enumerate(columns) if row[f"b{i}"] is not None]
         if not set_bins:
-            out.sums[start] = {k: float(row[k] or 0.0) for k in ("n", "sy", "syy", "sse", "sae")}
+            out.sums[start] = {k: float(row[k] or 0.0) for k in SUMS}
             continue
         i, column = set_bins[0]
         counts = out.counts[column].setdefault(start, np.zeros(bins[column].count))
@@ -107,7 +132,7 @@ def metrics(sums: dict[str, float]) -> dict[str, float | int | None]:
 
 
 def add_sums(parts: list[dict[str, float]]) -> dict[str, float]:
-    total = {k: 0.0 for k in ("n", "sy", "syy", "sse", "sae")}
+    total = {k: 0.0 for k in SUMS}
     for p in parts:
         for k in total:
             total[k] += p[k]

@@ -152,6 +152,7 @@ class ModelRow(Base):
     reference_end: Mapped[dt.date] = mapped_column(Date)  # exclusive
     window: Mapped[str] = mapped_column(String(16), default="week")
     note: Mapped[str] = mapped_column(Text, default="")
+    bins: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # per column {lo, width, count}, fixed by the first run
 
 
 class MonitoringRow(Base):

@@ -71,6 +71,7 @@ class ModelInfo:
     window: str
     artifact_sha256: str
     note: str = ""
+    bins: dict[str, Any] | None = None  # the drift bins of each monitored column, fixed by the first monitoring run
 
     @property
     def segments(self) -> list[str]:
@@ -242,6 +243,13 @@ class ModelRegistry:
         return found[-1]
 
     # -- monitoring results ----------------------------------------------------------------------
+    def save_bins(self, model_id: int, bins: dict[str, Any]) -> None:
+        """Keep the reference period's bins: later runs compare every week on the same bins."""
+        with self._session() as db, db.begin():
+            row = db.get(ModelRow, model_id)
+            if row is not None and row.bins is None:
+                row.bins = bins
+
     def save_results(self, model_id: int, windows: list[dict[str, Any]], run_id: str) -> None:
         now = utc_now()
         with self._session() as db, db.begin():
@@ -374,7 +382,7 @@ def _model_info(row: ModelRow) -> ModelInfo:
         hypothesis=hypothesis_key(row.hypothesis_id), hypothesis_id=row.hypothesis_id, project_id=row.project_id,
         estimator=row.estimator, linear=row.linear, features=list(row.features), target=row.target, segment=row.segment,
         table_name=row.table_name, time_column=row.time_column, tables=list(row.tables), reference_start=row.reference_start,
-        reference_end=row.reference_end, window=row.window, artifact_sha256=row.artifact_sha256, note=row.note,
+        reference_end=row.reference_end, window=row.window, artifact_sha256=row.artifact_sha256, note=row.note, bins=row.bins,
     )
 
 

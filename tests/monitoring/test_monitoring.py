@@ -20,7 +20,7 @@ from dataroom.cli import main as cli
 from dataroom.demo_data import GLOBEX_SHIFT_WEEK, ONBOARDING_WEEK, TIMELINE_START, TIMELINE_WEEKS
 from dataroom.monitoring.drift import Bins, drift
 from dataroom.monitoring.runner import MonitorRunner
-from dataroom.monitoring.windows import DEFAULT_BINS, metrics, parse_windows, window_sql
+from dataroom.monitoring.windows import DEFAULT_BINS, joint_bins, metrics, parse_windows, window_sql
 from dataroom.pipeline import Outcome
 from dataroom.registry import Phase, PermissionDenied, Registry
 
@@ -82,9 +82,9 @@ def test_every_monitoring_query_is_decided_and_audited_as_the_monitor(monitored)
         assert record["input"]["project_id"] == "model-monitoring" and record["input"]["client"] == "monitor"
         assert record["outcome"] == "allowed"
         assert completions.get(d, {}).get("status") == "executed", [r for r in records if r.get("decision_id") == d]
-    # the scans return aggregates, bounded by windows × (1 + bins × columns) whatever the tenant's size
+    # the scans return aggregates, bounded by windows × bins² (two monitored columns) whatever the tenant's size
     assert completions[ids[0]]["rows"] == 1
-    assert all(completions[d]["rows"] <= TIMELINE_WEEKS * (1 + DEFAULT_BINS * 2) for d in ids[1:])
+    assert all(completions[d]["rows"] <= TIMELINE_WEEKS * DEFAULT_BINS**2 for d in ids[1:])
 
 
 def test_quarantine_denies_the_models_project_until_someone_else_acknowledges(monitored):
@@ -110,6 +110,7 @@ def test_quarantine_denies_the_models_project_until_someone_else_acknowledges(mo
     assert [r.code for r in service.run("alice", "remediation-benchmark", "SELECT count(*) FROM globex.findings").reasons] == ["tenant_quarantined"]
     again = MonitorRunner(service).run(monitored.model.name)[0]
     assert again.alerts == []
+    assert len(again.decision_ids) == 3  # the reference bins are kept: one scan per tenant
     assert service.run("alice", "remediation-benchmark", sql).outcome is Outcome.ALLOWED
 
 
@@ -204,7 +205,8 @@ def test_cli_monitor_run_json_contract_and_exit_codes(monitored, monkeypatch):
 
 
 # -- the engine-side aggregation equals the textbook computation ----------------------------------
-def test_window_sql_metrics_and_bins_match_numpy():
+@pytest.mark.parametrize("cvss_bins", [9, 45], ids=["joint-group-by", "grouping-sets"])
+def test_window_sql_metrics_and_bins_match_numpy(cvss_bins):
     rng = np.random.default_rng(7)
     n = 500
     x = rng.uniform(1, 10, n)
@@ -214,7 +216,8 @@ def test_window_sql_metrics_and_bins_match_numpy():
     con.execute("CREATE SCHEMA acme; CREATE TABLE acme.findings (detected_at TIMESTAMP, cvss DOUBLE, remediation_days DOUBLE)")
     con.executemany("INSERT INTO acme.findings VALUES (?, ?, ?)", list(zip(t, x.tolist(), y.tolist())))
     linear = {"intercept": 4.0, "coef": [8.5]}
-    bins = {"cvss": Bins.over(1, 10, 9), "remediation_days": Bins.over(0, 100, 10)}
+    bins = {"cvss": Bins.over(1, 10, cvss_bins), "remediation_days": Bins.over(0, 100, 10)}
+    assert joint_bins(bins) is (cvss_bins == 9)
     rows = con.sql(window_sql("acme.findings", linear, ["cvss"], "remediation_days", "detected_at", bins)).to_arrow_table().to_pylist()
     parsed = parse_windows(rows, ["cvss", "remediation_days"], bins)
     weeks = np.array([(ts.date() - dt.date(2024, 1, 1)).days // 7 for ts in t])
@@ -227,7 +230,7 @@ def test_window_sql_metrics_and_bins_match_numpy():
         assert got["r2"] == pytest.approx(1 - np.sum((yy - pp) ** 2) / np.sum((yy - yy.mean()) ** 2), abs=1e-5)
         assert got["rmse"] == pytest.approx(np.sqrt(np.mean((yy - pp) ** 2)), abs=1e-5)
         assert got["mae"] == pytest.approx(np.mean(np.abs(yy - pp)), abs=1e-5)
-        expected = np.bincount(np.clip(np.floor(x[sel] - 1).astype(int), 0, 8), minlength=9)
+        expected = np.bincount(np.clip(np.floor((x[sel] - 1) / (9 / cvss_bins)).astype(int), 0, cvss_bins - 1), minlength=cvss_bins)
         assert parsed.counts["cvss"][start].tolist() == expected.tolist()
 
 
