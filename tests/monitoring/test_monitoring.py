@@ -247,3 +247,41 @@ def test_drift_tests_separate_same_from_shifted():
     assert same["ks_p"] > 0.05 and shifted["ks_p"] < 1e-6
     assert shifted["ks"] > 0.4 > same["ks"]
     assert shifted["psi"] > same["psi"] and shifted["wasserstein"] > 2 > same["wasserstein"]
+
+
+def test_cli_model_register_list_and_refusal(monitored, production_hypothesis, monkeypatch, tmp_path):
+    import pickle
+
+    monkeypatch.setenv("DATAROOM_HOME", str(monitored.home))
+    runner = CliRunner()
+    model_file = tmp_path / "model.skops"
+    model_file.write_bytes(_estimator_bytes())
+    args = ["--hypothesis", production_hypothesis, "--feature", "cvss", "--target", "remediation_days", "--reference", "2024-01-01", "2024-07-01"]
+    ok = runner.invoke(cli, ["model", "register", "cli-model", "--as", "alice", "--file", str(model_file), *args], catch_exceptions=False)
+    assert ok.exit_code == 0, ok.output
+    assert "registered cli-model v1" in ok.stdout
+    listed = runner.invoke(cli, ["model", "list", "--json"], catch_exceptions=False)
+    names = [json.loads(line)["name"] for line in listed.stdout.splitlines()]
+    assert "cli-model" in names
+    bad = tmp_path / "model.pkl"
+    bad.write_bytes(pickle.dumps({"not": "a model"}))
+    refused = runner.invoke(cli, ["model", "register", "cli-model", "--as", "alice", "--file", str(bad), *args])
+    assert refused.exit_code == 2 and "not a skops file" in refused.stderr
+    outsider = runner.invoke(cli, ["model", "register", "cli-model", "--as", "mallory", "--file", str(model_file), *args])
+    assert outsider.exit_code == 3 and "only members of remediation-benchmark" in outsider.stderr
+    assert [m.version for m in Registry.from_settings(monitored.settings).models.models("cli-model")] == [1]
+
+
+def test_review_service_schedule_runs_every_model(monitored):
+    """What the review service's periodic callback does (`--monitor-interval`): a run of every model."""
+    import asyncio
+    import logging
+    from types import SimpleNamespace
+
+    from dataroom.review.server import monitor_models
+
+    models = monitored.service.registry.models
+    before = {r["scored_at"] for r in models.results(monitored.model.name)}
+    asyncio.run(monitor_models(SimpleNamespace(settings=monitored.settings), logging.getLogger("test")))
+    after = {r["scored_at"] for r in models.results(monitored.model.name)}
+    assert len(after) == 1 and after.isdisjoint(before)
