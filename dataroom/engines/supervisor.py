@@ -37,6 +37,7 @@ from dataroom.engines.cancellation import Cancellation
 from dataroom.engines.duckdb_session import SessionSpec, TableSource
 from dataroom.engines.errors import EngineFailure, EngineRefusal, SqlError
 from dataroom.engines.gauge import MemoryGauge
+from dataroom.engines.results import UnsealedResult, receive_table
 from dataroom.engines.visible_copies import visible_copy
 from dataroom.engines.worker import memory_message
 from dataroom.settings import Settings
@@ -128,8 +129,10 @@ class Worker:
             try:
                 reply = self._receive()
                 if reply.get("reply") == "ok":
-                    buffer = pa.py_buffer(self._conn.recv_bytes())
-                    return ExecutionResult(pa.ipc.open_stream(buffer).read_all(), buffer)
+                    return ExecutionResult(*receive_table(self._conn, int(reply["size"])))
+            except UnsealedResult as exc:  # a worker that misbehaves is not used again
+                self.kill()
+                raise EngineFailure(str(exc), "UnsealedResult") from None
             except (EOFError, OSError):
                 raise self._died() from None
             except EngineRefusal:

@@ -15,7 +15,8 @@ and must not be able to run code in the broker), one per ``send_bytes``::
 
     parent → worker  {"op": "open", "spec": {...}, "s3": {...} | null}    worker → parent  {"reply": "ready"}
     parent → worker  {"op": "run", "sql": ..., "max_rows": n, "timeout_s": t}
-    worker → parent  {"reply": "ok", "rows": n} then the result as one Arrow IPC stream (raw bytes)
+    worker → parent  {"reply": "ok", "rows": n, "size": bytes} then the result as one Arrow IPC stream
+                     in a sealed memfd passed over the socket (see results.py)
                      {"reply": "refused", "code": ..., "message": ...}
                      {"reply": "sql_error" | "failure", "kind": ..., "message": ...}
     parent → worker  {"op": "stop"}
@@ -56,24 +57,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def arrow_ipc_stream(table):  # -> pa.Buffer
-    """The result as one Arrow IPC stream (schema, record batches, end-of-stream).
-
-    Sized first (a mock stream only counts bytes), then written once into a buffer of exactly
-    that size: no regrowth copies. The audit hashes these bytes and the broker sends them, so a
-    client can match what it received to its audit record.
-    """
-    import pyarrow as pa
-
-    mock = pa.MockOutputStream()
-    with pa.ipc.new_stream(mock, table.schema) as writer:
-        writer.write_table(table)
-    buffer = pa.allocate_buffer(mock.size())
-    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
-        writer.write_table(table)
-    return buffer
-
-
 def mapped_bytes() -> int:
     """The process's current virtual size (``VmSize``)."""
     with open("/proc/self/status") as status:
@@ -89,6 +72,7 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
 
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal
+    from dataroom.engines.results import send_sealed, write_sealed
 
     user_sql_errors = (
         duckdb.BinderException,
@@ -130,9 +114,9 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
             os.abort()
         try:
             table = session.execute(sql, max_rows=request["max_rows"], timeout_s=request["timeout_s"])
-            ipc = arrow_ipc_stream(table)
-            reply(reply="ok", rows=table.num_rows)
-            conn.send_bytes(memoryview(ipc))
+            fd, size = write_sealed(table)
+            reply(reply="ok", rows=table.num_rows, size=size)
+            send_sealed(conn, fd)
         except EngineRefusal as refusal:
             reply(reply="refused", code=refusal.code, message=refusal.message)
         except Exception as exc:

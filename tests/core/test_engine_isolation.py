@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -240,3 +241,29 @@ def test_copies_built_by_root_belong_to_the_homes_owner(dataroom_home: Path, eng
     cache = dataroom_home / "cache"
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in [cache, *cache.rglob("*")]}
     assert owners == {(nobody.pw_uid, nobody.pw_gid)}
+
+
+def test_a_result_the_worker_could_still_change_is_refused() -> None:
+    """The digest in the audit must cover the bytes sent: an unsealed result is never read."""
+    import mmap
+    import socket
+    from multiprocessing import reduction
+    from multiprocessing.connection import Connection
+
+    from dataroom.engines.results import UnsealedResult, receive_table, send_sealed, write_sealed
+
+    ours, theirs = socket.socketpair()
+    parent, worker = Connection(ours.detach()), Connection(theirs.detach())
+    sealed, size = write_sealed(pa.table({"x": [1, 2, 3]}))
+    send_sealed(worker, sealed)
+    table, buffer = receive_table(parent, size)
+    assert table.to_pylist() == [{"x": 1}, {"x": 2}, {"x": 3}] and buffer.size == size
+
+    unsealed = os.memfd_create("forged", os.MFD_ALLOW_SEALING)
+    os.ftruncate(unsealed, size)
+    with mmap.mmap(unsealed, size) as mapping:
+        mapping[:] = bytes(buffer)
+    reduction.send_handle(worker, unsealed, os.getpid())
+    with pytest.raises(UnsealedResult):
+        receive_table(parent, size)
+    os.close(unsealed)
