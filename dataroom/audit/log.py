@@ -131,6 +131,7 @@ class AuditLog:
         self.checkpoint_path = path.with_name(path.name + ".checkpoints")
         self.public_key_path = path.with_name(path.name + ".pub")  # published by the writer
         self.key_path = key_path or path.with_name(path.name + ".key")
+        self.torn_path = path.with_name(path.name + ".torn")  # a torn line being recorded (see _record_torn)
         self.pinned_public_key = public_key  # what verify trusts instead of the published key
         self.stream = path.name.removesuffix(".jsonl")
         self.checkpoint_every = max(1, checkpoint_every)
@@ -250,6 +251,7 @@ class AuditLog:
         self._state = state
         if state.offset != size:
             self._catch_up(fd, state, size)
+        self._finish_torn(fd, state)
         if checkpoint is None and not self.checkpoint_path.exists() and state.frontier.size == 0:
             self._write_head(-1, GENESIS_HASH)
             self._checkpoint_locked("genesis", force=True)  # before the first record: a log never lacks one
@@ -271,7 +273,28 @@ class AuditLog:
             self._record_torn(fd, state, data[complete:], self.path, state.offset)
 
     def _record_torn(self, fd: int, state: _Tail, fragment: bytes, file: Path, offset: int) -> None:
-        """A writer died mid-line: cut the fragment off and append a record that keeps it (never silent)."""
+        """A writer died mid-line: cut the fragment off and append a record that keeps it (never silent).
+
+        The record is first written (fsync'd) to ``audit.jsonl.torn``, so that a crash between the
+        cut and the append still leaves it for the next writer (:meth:`_finish_torn`).
+        """
+        record = {
+            "type": "torn_tail",
+            "timestamp": utc_now(),
+            "file": file.name,
+            "offset": offset,
+            "length": len(fragment),
+            "sha256": hashlib.sha256(fragment).hexdigest(),
+            "fragment_b64": base64.b64encode(fragment[:TORN_KEEP_BYTES]).decode(),
+            "fragment_complete": len(fragment) <= TORN_KEEP_BYTES,
+            "detected_by": {"host": socket.gethostname(), "pid": os.getpid()},
+        }
+        pending = os.open(self.torn_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+        try:
+            os.write(pending, canonical_json(record).encode())
+            os.fsync(pending)
+        finally:
+            os.close(pending)
         if file == self.path:
             os.ftruncate(fd, offset)
         else:
@@ -279,21 +302,27 @@ class AuditLog:
                 fh.truncate(offset)
                 os.fsync(fh.fileno())
         log.warning("audit: %d torn bytes at the end of %s (offset %d) recorded in a torn_tail record", len(fragment), file, offset)
-        self._write_record(
-            fd,
-            state,
-            {
-                "type": "torn_tail",
-                "timestamp": utc_now(),
-                "file": file.name,
-                "offset": offset,
-                "length": len(fragment),
-                "sha256": hashlib.sha256(fragment).hexdigest(),
-                "fragment_b64": base64.b64encode(fragment[:TORN_KEEP_BYTES]).decode(),
-                "fragment_complete": len(fragment) <= TORN_KEEP_BYTES,
-                "detected_by": {"host": socket.gethostname(), "pid": os.getpid()},
-            },
-        )
+        self._write_record(fd, state, record)
+        self.torn_path.unlink()
+
+    def _finish_torn(self, fd: int, state: _Tail) -> None:
+        """A writer died while recording a torn line: append the record it had saved, unless it got there."""
+        try:
+            record = json.loads(self.torn_path.read_bytes())
+        except FileNotFoundError:
+            return
+        except ValueError:  # died while saving it: the fragment was not cut yet and is handled as torn again
+            self.torn_path.unlink()
+            return
+        if state.seq < 0 or not self._last_is(fd, state, record):
+            self._write_record(fd, state, {**record, "recovered": True})
+        self.torn_path.unlink()
+
+    def _last_is(self, fd: int, state: _Tail, torn: dict[str, Any]) -> bool:
+        """Is the last record in the file this torn_tail record?"""
+        tail = os.pread(fd, min(state.offset, 1 << 20), max(0, state.offset - (1 << 20)))
+        last = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+        return last.get("type") == "torn_tail" and (last.get("offset"), last.get("sha256")) == (torn.get("offset"), torn.get("sha256"))
 
     # -- checkpoints -----------------------------------------------------------------------------
     def checkpoint(self, reason: str = "forced", force: bool = False) -> dict[str, Any] | None:
