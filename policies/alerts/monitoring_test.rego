@@ -15,11 +15,11 @@ req(window) := {
 	"config": config,
 }
 
-test_allow_healthy_window if {
+test_no_alert_healthy_window if {
 	monitoring.alerts(req({})) == set()
 }
 
-test_deny_r2_below_threshold if {
+test_alert_r2_below_threshold if {
 	monitoring.alerts(req({"r2": -0.25})) == {{
 		"rule": "model_performance", "kind": "performance", "severity": "high", "title": "Model performance drop",
 		"key": "model_performance:m:acme",
@@ -27,25 +27,25 @@ test_deny_r2_below_threshold if {
 	}}
 }
 
-test_deny_rmse_above_ratio if {
+test_alert_rmse_above_ratio if {
 	a := monitoring.alerts(req({"rmse": 14.0}))
 	[x.message | some x in a] == ["model m on acme, week of 2024-09-09 (n=40): RMSE 14.00 above 13.00 (2× the reference 6.50)"]
 }
 
-test_allow_small_window_whatever_its_scores if {
+test_no_alert_small_window_whatever_its_scores if {
 	monitoring.alerts(req({"n": 5, "r2": -3, "drift": {"cvss": {"ks": 0.9, "ks_p": 0.00001, "psi": 4, "wasserstein": 3}}})) == set()
 }
 
-test_deny_drift_significant_and_large if {
+test_alert_drift_significant_and_large if {
 	a := monitoring.alerts(req({"drift": {"cvss": {"ks": 0.45, "ks_p": 0.00002, "psi": 1.2, "wasserstein": 2.5}, "remediation_days": quiet}}))
 	{[x.rule, x.key] | some x in a} == {["model_drift", "model_drift:m:acme"]}
 	[x.message | some x in a] == ["model m on acme, week of 2024-09-09 (n=40): drift in cvss (KS 0.450, p=2.0e-05, PSI 1.20, Wasserstein 2.50)"]
 }
 
-test_allow_significant_but_tiny_drift if {
+test_no_alert_significant_but_tiny_drift if {
 	monitoring.alerts(req({"drift": {"cvss": {"ks": 0.01, "ks_p": 0.0000001, "psi": 0.001, "wasserstein": 0.01}}})) == set()
 }
 
-test_allow_missing_scores if {
+test_no_alert_missing_scores if {
 	monitoring.alerts(req({"r2": null, "rmse": null, "drift": {"cvss": {"ks": null, "ks_p": null, "psi": null, "wasserstein": null}}})) == set()
 }
