@@ -1,6 +1,6 @@
 """What signed checkpoints cost a query, how fast a log verifies, how fast a policy change replays.
 
-    python benchmarks/bench_audit.py [--repeat 400] [--verify-records 200000]
+    python benchmarks/bench_audit.py [--repeat 400] [--verify-records 200000] [--replay-decisions 100000]
 
 1. Fixed overhead of a trivial query through the pipeline, in one run, interleaved: the audit log as
    it was before checkpoints (``dataroom/audit.py`` at ``--baseline-rev``, loaded from git) against
@@ -9,6 +9,9 @@
 2. The append alone (write + fsync), before and after, and one checkpoint (sign + write + fsync).
 3. Verification rate over a generated log (decision records shaped like the pipeline's, a signed
    checkpoint every 1000 records).
+4. Policy replay rate (``dataroom policy replay``) over generated decisions whose inputs the
+   pipeline computed (a mix of allowed and denied queries, users and projects): every input
+   distinct (the worst case: each one evaluated), in one process and over all cores.
 """
 
 from __future__ import annotations
@@ -120,18 +123,30 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=400, help="trivial queries per variant")
     parser.add_argument("--every", type=int, default=100, help="checkpoint cadence during the overhead run (records)")
     parser.add_argument("--verify-records", type=int, default=200_000)
+    parser.add_argument("--replay-decisions", type=int, default=100_000)
+    parser.add_argument("--skip", action="append", default=[], choices=["overhead", "verify", "replay"], help="leave a section out")
     parser.add_argument("--baseline-rev", default="9681e36", help="git revision with the audit log before checkpoints")
     parser.add_argument("--rows", type=int, default=200_000, help="demo data rows (the trivial query reads none)")
     args = parser.parse_args()
 
     from dataroom.demo_data import generate
-    from dataroom.pipeline import Outcome, QueryService
-    from dataroom.settings import Settings
 
     home = ROOT / "benchmarks" / ".data" / f"rows-{args.rows}"
     if not (home / "catalog.toml").exists():
         generate(home, rows=args.rows, files_per_table=8)
     work = Path(tempfile.mkdtemp(prefix="bench-audit-"))
+    if "overhead" not in args.skip:
+        overhead(args, home, work)
+    if "verify" not in args.skip:
+        verify_rate(args, work)
+    if "replay" not in args.skip:
+        replay_rate(args, home, work)
+
+
+def overhead(args: argparse.Namespace, home: Path, work: Path) -> None:
+    from dataroom.pipeline import Outcome, QueryService
+    from dataroom.settings import Settings
+
     Before = baseline_audit_log(args.baseline_rev)
 
     with_cp = QueryService(Settings(home=home, audit_path=work / "new" / "audit.jsonl", audit_checkpoint_every=args.every, audit_checkpoint_interval_s=60))
@@ -164,6 +179,8 @@ def main() -> None:
     print(f"  one checkpoint (catch up, sign, write, fsync; off the query path): median {statistics.median(cp_times):.3f} ms")
     new_log.close()
 
+
+def verify_rate(args: argparse.Namespace, work: Path) -> None:
     path = work / "verify" / "audit.jsonl"
     path.parent.mkdir()
     started = time.perf_counter()
@@ -175,6 +192,68 @@ def main() -> None:
     assert result.ok, result.describe()
     print(f"verify: {result.records:,} records, {result.checkpoints} checkpoints in {elapsed:.2f} s = {result.records / elapsed:,.0f} records/s")
 
+
+
+REPLAY_QUERIES = [
+    ("alice", "remediation-acme", "SELECT asset_ip, count(*) AS n FROM acme.findings GROUP BY 1"),
+    ("alice", "remediation-acme", "SELECT severity, count(*) FROM acme.findings WHERE cvss > 7 GROUP BY 1"),
+    ("bob", "remediation-acme", "SELECT f.cve_id, c.published_at FROM acme.findings f JOIN reference.cve c USING (cve_id)"),
+    ("alice", "remediation-acme", "SELECT analyst_email FROM acme.findings"),
+    ("alice", "remediation-benchmark", "SELECT asset_hostname FROM acme.findings UNION ALL SELECT asset_hostname FROM globex.findings"),
+    ("alice", "remediation-benchmark", "SELECT avg(remediation_days) FROM acme.findings UNION ALL SELECT avg(remediation_days) FROM globex.findings"),
+    ("bob", "remediation-acme", "SELECT read_text('/etc/passwd')"),
+    ("carol", "remediation-acme", "SELECT count(*) FROM globex.findings"),
+]
+
+
+def replay_rate(args: argparse.Namespace, home: Path, work: Path) -> None:
+    import os
+
+    from dataroom.analysis import analyse
+    from dataroom.pipeline import QueryService
+    from dataroom.policy import QUERY_POLICY_DIR
+    from dataroom.replay import records_of, replay
+    from dataroom.settings import Settings
+
+    svc = QueryService(Settings(home=home, audit_path=work / "replay-src" / "audit.jsonl"))
+    templates = []
+    for user, project, sql in REPLAY_QUERIES:
+        facts = analyse(sql, svc.catalog)
+        groups = list(svc.catalog.users[user].groups) if user in svc.catalog.users else []
+        doc = svc.policy_input(user, groups, svc.project_for(project), facts, project)
+        decision = svc.policy.decide(doc)
+        templates.append((doc, decision))
+    svc.close()
+    import datetime as dt
+
+    def write(path: Path, n: int, distinct: bool) -> int:
+        """n decisions; ``distinct``: every policy input differs (worst case), else a quarter's worth of days and users repeat."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        allowed = 0
+        with path.open("w") as fh:
+            for i in range(n):
+                doc, decision = templates[i % len(templates)]
+                doc = {**doc, "today": (dt.date(2026, 9, 1) + dt.timedelta(days=(i // len(templates)) % 90)).isoformat()}
+                if distinct:
+                    doc["bench_nonce"] = i
+                record = decision_record(
+                    path="dataroom/query/main", input_doc={**doc, "sql": f"{i}", "client": "cli"}, allow=decision.allow,
+                    reasons=[r.__dict__ for r in decision.reasons], outcome="allowed" if decision.allow else "denied",
+                    revision=decision.revision, labels={"engine": "regopy"}, metrics={},
+                )
+                allowed += decision.allow
+                fh.write(canonical_json(record) + "\n")
+        return allowed
+
+    for distinct, n in ((True, min(args.replay_decisions, 20_000)), (False, args.replay_decisions)):
+        path = work / ("replay-distinct" if distinct else "replay-repeating") / "audit.jsonl"
+        allowed = write(path, n, distinct)
+        what = "every policy input distinct (worst case)" if distinct else "inputs repeating as in a log (8 queries x 90 days)"
+        print(f"\npolicy replay of {n:,} recorded decisions ({allowed:,} allowed), {what}, current policy as candidate")
+        for jobs in sorted({1, os.cpu_count() or 1}):
+            report = replay(records_of(path), QUERY_POLICY_DIR, jobs=jobs)
+            assert report.decisions == n and not any(report.totals().values()), report.totals()
+            print(f"  jobs={jobs}: {report.distinct_inputs:,} evaluations, {report.seconds:6.2f} s = {report.rate:8,.0f} decisions/s  (read + evaluate + compare)")
 
 
 if __name__ == "__main__":
