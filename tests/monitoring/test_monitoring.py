@@ -23,6 +23,7 @@ from dataroom.monitoring.runner import MonitorRunner
 from dataroom.monitoring.windows import DEFAULT_BINS, joint_bins, metrics, parse_windows, window_sql
 from dataroom.pipeline import Outcome
 from dataroom.registry import Phase, PermissionDenied, Registry
+from dataroom.settings import Settings
 
 INITECH_ONBOARDING = TIMELINE_START + dt.timedelta(weeks=ONBOARDING_WEEK["initech"])
 
@@ -285,3 +286,29 @@ def test_review_service_schedule_runs_every_model(monitored):
     asyncio.run(monitor_models(SimpleNamespace(settings=monitored.settings), logging.getLogger("test")))
     after = {r["scored_at"] for r in models.results(monitored.model.name)}
     assert len(after) == 1 and after.isdisjoint(before)
+
+
+def test_demo_data_registers_the_demo_model_in_5a(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAROOM_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["demo-data", "--rows", "400"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "model: remediation-days-linear v1 (H-1, phase 5A)" in result.stdout
+    registry = Registry.from_settings(Settings(tmp_path / "home"))
+    (model,) = registry.models.models()
+    assert (model.name, model.author, model.features, model.target) == ("remediation-days-linear", "alice", ["cvss"], "remediation_days")
+    h = registry.hypothesis(model.hypothesis)
+    assert h.phase == Phase.PRODUCTION_FEATURE_FLAGGED.value and h.transitions[-1].approver == "sam"
+    assert model.linear["coef"][0] > 5  # remediation days grow with CVSS in the reference months
+
+
+def test_monitor_run_exits_1_when_its_queries_are_refused(monitored, tmp_path, monkeypatch):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(monitored.home, home)
+    Registry.from_settings(Settings(home)).revoke("sam", "model-monitoring", reason="test: monitor project revoked")
+    monkeypatch.setenv("DATAROOM_HOME", str(home))
+    result = CliRunner().invoke(cli, ["monitor", "run", "--model", "remediation-days-linear", "--json"])
+    assert result.exit_code == 1
+    assert "as svc-monitor in model-monitoring was denied by policy" in result.stderr and "project_not_approved" in result.stderr
