@@ -294,7 +294,7 @@ def test_demo_data_registers_the_demo_model_in_5a(tmp_path, monkeypatch):
     result = runner.invoke(cli, ["demo-data", "--rows", "400"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "model: remediation-days-linear v1 (H-1, phase 5A)" in result.stdout
-    registry = Registry.from_settings(Settings(tmp_path / "home"))
+    registry = Registry.from_settings(Settings(home=tmp_path / "home"))
     (model,) = registry.models.models()
     assert (model.name, model.author, model.features, model.target) == ("remediation-days-linear", "alice", ["cvss"], "remediation_days")
     h = registry.hypothesis(model.hypothesis)
@@ -307,7 +307,7 @@ def test_monitor_run_exits_1_when_its_queries_are_refused(monitored, tmp_path, m
 
     home = tmp_path / "home"
     shutil.copytree(monitored.home, home)
-    Registry.from_settings(Settings(home)).revoke("sam", "model-monitoring", reason="test: monitor project revoked")
+    Registry.from_settings(Settings(home=home)).revoke("sam", "model-monitoring", reason="test: monitor project revoked")
     monkeypatch.setenv("DATAROOM_HOME", str(home))
     result = CliRunner().invoke(cli, ["monitor", "run", "--model", "remediation-days-linear", "--json"])
     assert result.exit_code == 1
