@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     aws_region: str = Field("us-east-1", description="AWS region of the production buckets")
     aws_endpoint_url: str | None = Field(None, description="Override for S3/STS endpoints (tests: a moto server)")
     audit_bucket: str | None = Field(None, description="Object Lock bucket the audit log is shipped to in production")
+    audit_anchor_prefix: str = Field("audit", description="Key prefix of the shipped checkpoints and segments in the audit bucket")
+    audit_retention_days: int = Field(365, ge=1, description="Object Lock (compliance) retention the shipper sets on each object, in days")
 
     @classmethod
     def settings_customise_sources(

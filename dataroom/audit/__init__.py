@@ -5,7 +5,8 @@
 * :mod:`~dataroom.audit.keys` — the writer's Ed25519 key and its published public key;
 * :mod:`~dataroom.audit.checkpoints` — the signed checkpoint lines;
 * :mod:`~dataroom.audit.verify` — chain, head and checkpoint verification (:class:`VerifyResult`);
-* :mod:`~dataroom.audit.proofs` — inclusion proofs an auditor checks with the public key alone.
+* :mod:`~dataroom.audit.proofs` — inclusion proofs an auditor checks with the public key alone;
+* :mod:`~dataroom.audit.anchor` — shipping to the Object Lock bucket, and verifying against it.
 """
 
 from dataroom.audit.log import (

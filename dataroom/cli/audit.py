@@ -18,11 +18,55 @@ def audit() -> None:
 
 @audit.command()
 @click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Trust this public key (PEM) instead of the one published beside the log.")
-def verify(public_key: Path | None) -> None:
+@click.option("--anchor", "anchor_url", help="Also compare with the checkpoints and segments anchored at s3://bucket/prefix.")
+def verify(public_key: Path | None, anchor_url: str | None) -> None:
     """Check records, chain, head and signed checkpoints; exit 1 and name the first problem if tampered with."""
-    result = AuditLog.from_settings(Settings()).verify(public_key)
-    click.echo(result.describe())
-    raise SystemExit(0 if result.ok else 1)
+    settings = Settings()
+    log = AuditLog.from_settings(settings)
+    if anchor_url is None:
+        result = log.verify(public_key)
+        click.echo(result.describe())
+        raise SystemExit(0 if result.ok else 1)
+    from dataroom.audit.anchor import AnchorTarget, s3_client, verify_anchor
+
+    try:
+        target = AnchorTarget.parse(anchor_url)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    anchored = verify_anchor(log, target, s3_client(settings.aws_endpoint_url, settings.aws_region), public_key or settings.audit_public_key)
+    click.echo(anchored.describe())
+    raise SystemExit(0 if anchored.ok else 1)
+
+
+@audit.command()
+@click.option("--to", "url", help="s3://bucket/prefix (default: s3://$DATAROOM_AUDIT_BUCKET/$DATAROOM_AUDIT_ANCHOR_PREFIX).")
+@click.option("--loop", is_flag=True, help="Keep shipping every --interval seconds (run it beside the broker, never in it).")
+@click.option("--interval", type=float, default=30.0, show_default=True)
+@click.option("--status", "status_only", is_flag=True, help="Only report the backlog.")
+@click.option("--json", "as_json", is_flag=True)
+def ship(url: str | None, loop: bool, interval: float, status_only: bool, as_json: bool) -> None:
+    """Ship signed checkpoints and the segments they close to the Object Lock bucket; exit 1 if a backlog remains."""
+    import time
+
+    from dataroom.audit.anchor import AnchorTarget, Shipper, s3_client
+
+    settings = Settings()
+    if url is None and not settings.audit_bucket:
+        raise click.UsageError("no bucket: give --to s3://bucket/prefix or set DATAROOM_AUDIT_BUCKET")
+    target = AnchorTarget.parse(url) if url else AnchorTarget(settings.audit_bucket or "", settings.audit_anchor_prefix)
+    shipper = Shipper(AuditLog.from_settings(settings), target, s3_client(settings.aws_endpoint_url, settings.aws_region), settings.audit_retention_days)
+    while True:
+        status = shipper.status() if status_only else shipper.ship_once()
+        if as_json:
+            click.echo(json.dumps(status.to_json()))
+        else:
+            click.echo(
+                f"anchored {status.shipped_size} record(s) at s3://{target.bucket}/{target.prefix}; shipped {status.shipped_now} checkpoint(s) now; "
+                f"backlog {status.backlog} checkpoint(s), oldest {status.lag_s:.0f} s" + (f"; error: {status.error}" if status.error else "")
+            )
+        if not loop or status_only:
+            raise SystemExit(1 if status.backlog else 0)
+        time.sleep(interval)
 
 
 @audit.command()
