@@ -234,16 +234,14 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
 
 def _audit_keys(audit: AuditLog) -> list[dict[str, Any]]:
     """The published checkpoint key(s), so the export carries what its proofs are checked with."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from dataroom.audit.keys import ALGORITHM, load_public_keys, public_pem
+    from dataroom.audit.keys import PublicKey, algorithm_of, load_public_keys, public_pem
 
     try:
-        keys: dict[str, Ed25519PublicKey] = load_public_keys(audit.public_key_path)
+        keys: dict[str, PublicKey] = load_public_keys(audit.public_key_path)
     except (FileNotFoundError, ValueError):
         return []
     return [
-        {"key_id": kid, "algorithm": ALGORITHM, "public_key_pem": public_pem(key).decode(), "published_at": str(audit.public_key_path)}
+        {"key_id": kid, "algorithm": algorithm_of(key), "public_key_pem": public_pem(key).decode(), "published_at": str(audit.public_key_path)}
         for kid, key in keys.items()
     ]
 

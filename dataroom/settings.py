@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_s: float = Field(60.0, ge=0, description="... or after this many seconds with unsigned records (0: count and shutdown only)")
     audit_key_path: Path | None = Field(None, description="Writer's Ed25519 checkpoint key, 0600 (default: the audit log's path + .key)")
     audit_public_key: Path | None = Field(None, description="Public key `audit verify` trusts (default: the published audit log's path + .pub)")
+    audit_kms_key_id: str | None = Field(None, description="Sign checkpoints with this AWS KMS key (ECC_NIST_P256, kms:Sign) instead of the key file")
 
     registry_url: str | None = Field(None, description="Project/hypothesis registry database URL (default: SQLite in $DATAROOM_HOME)")
 

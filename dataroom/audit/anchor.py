@@ -218,7 +218,7 @@ def verify_anchor(log: "AuditLog", target: AnchorTarget, client: Any, public_key
     checkpoints = []
     for key in _list(client, target.bucket, target.key(log.stream, "checkpoints") + "/"):
         cp = json.loads(get(key))
-        if cp.get("key_id") not in keys or not signature_ok(keys[cp["key_id"]], signed_message(cp), cp.get("sig", "")):
+        if cp.get("key_id") not in keys or not signature_ok(keys[cp["key_id"]], signed_message(cp), cp.get("sig", ""), cp.get("alg")):
             result.problems.append(f"anchored checkpoint {key} is not signed by the trusted key: ignored")
             continue
         checkpoints.append(cp)

@@ -8,7 +8,7 @@ A checkpoint is one JSON line in ``audit.jsonl.checkpoints``::
      "writer": {"host": "...", "pid": 1234}, "alg": "Ed25519", "key_id": "<16 hex>", "sig": "<base64>"}
 
 ``root`` is the RFC 6962 tree head over the leaves ``SHA-256(0x00 || record hash)`` of records
-``0 .. size-1``. ``sig`` is Ed25519 over :func:`signed_message`: the domain tag and the canonical
+``0 .. size-1``. ``sig`` is Ed25519 (or ECDSA P-256 with a KMS key) over :func:`signed_message`: the domain tag and the canonical
 JSON of every other field, so nothing in a checkpoint can change without breaking it. ``bytes``
 and ``frontier`` let the next writer continue the tree without re-reading the log.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataroom.audit.keys import ALGORITHM, SigningKey
+from dataroom.audit.keys import Signer
 from dataroom.audit.merkle import Frontier, leaf_hash
 
 DOMAIN = b"dataroom-audit-checkpoint/v1\n"
@@ -43,7 +43,7 @@ def signed_message(checkpoint: dict[str, Any]) -> bytes:
 
 
 def make_checkpoint(
-    *, stream: str, frontier: Frontier, last_hash: str, offset: int, timestamp: str, reason: str, key: SigningKey
+    *, stream: str, frontier: Frontier, last_hash: str, offset: int, timestamp: str, reason: str, key: Signer
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "checkpoint",
@@ -58,7 +58,7 @@ def make_checkpoint(
         "timestamp": timestamp,
         "reason": reason,
         "writer": {"host": socket.gethostname(), "pid": os.getpid()},
-        "alg": ALGORITHM,
+        "alg": key.alg,
         "key_id": key.key_id,
     }
     body["sig"] = key.sign(signed_message(body))

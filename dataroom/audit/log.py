@@ -32,10 +32,10 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from dataroom.audit.checkpoints import frontier_of, last_checkpoint, make_checkpoint, record_leaf
-from dataroom.audit.keys import SigningKey, hand_to_directory_owner, load_or_create_signing_key
+from dataroom.audit.keys import Signer, hand_to_directory_owner, kms_signer, load_or_create_signing_key
 from dataroom.audit.merkle import Frontier
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ class AuditLog:
         checkpoint_interval_s: float = 60.0,
         key_path: Path | None = None,
         public_key: Path | None = None,
+        signer: Callable[[], Signer] | None = None,
     ) -> None:
         self.path = path
         self.head_path = path.with_name(path.name + ".head")
@@ -133,6 +134,7 @@ class AuditLog:
         self.key_path = key_path or path.with_name(path.name + ".key")
         self.torn_path = path.with_name(path.name + ".torn")  # a torn line being recorded (see _record_torn)
         self.pinned_public_key = public_key  # what verify trusts instead of the published key
+        self._make_signer = signer or (lambda: load_or_create_signing_key(self.key_path, self.public_key_path))
         self.stream = path.name.removesuffix(".jsonl")
         self.checkpoint_every = max(1, checkpoint_every)
         self.checkpoint_interval_s = checkpoint_interval_s
@@ -141,12 +143,17 @@ class AuditLog:
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "AuditLog":
+        signer = None
+        if settings.audit_kms_key_id:
+            kms_key, public_path = settings.audit_kms_key_id, settings.audit_file.with_name(settings.audit_file.name + ".pub")
+            signer = lambda: kms_signer(kms_key, public_path, settings.aws_region, settings.aws_endpoint_url)  # noqa: E731
         return cls(
             settings.audit_file,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_interval_s=settings.audit_checkpoint_interval_s,
             key_path=settings.audit_key_path,
             public_key=settings.audit_public_key,
+            signer=signer,
         )
 
     def _reset_process_state(self) -> None:
@@ -156,7 +163,7 @@ class AuditLog:
         self._state: _Tail | None = None
         self._signed_offset = -1  # file offset the last checkpoint this instance knows covers
         self._signed_tree_size = 0
-        self._key: SigningKey | None = None
+        self._key: Signer | None = None
         self._timer: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -365,7 +372,7 @@ class AuditLog:
         if not force and state.offset == self._signed_offset:
             return None
         if self._key is None:
-            self._key = load_or_create_signing_key(self.key_path, self.public_key_path)
+            self._key = self._make_signer()
         created = not self.checkpoint_path.exists()
         cfd = os.open(self.checkpoint_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         try:

@@ -10,8 +10,8 @@ A proof file (``dataroom audit prove DECISION_ID``; one per linked query in the 
 
 :func:`check_proof` needs nothing but the proof and a public key the auditor trusts: it recomputes
 each record's hash from its canonical JSON (sorted keys, no spaces, UTF-8, ``hash`` left out), the
-leaf ``SHA-256(0x00 || hash)``, the root through the RFC 6962 audit path, and checks the Ed25519
-signature over the checkpoint. The ``public_key`` inside the proof is a convenience, never trusted.
+leaf ``SHA-256(0x00 || hash)``, the root through the RFC 6962 audit path, and checks the signature
+(Ed25519, or ECDSA P-256 for a KMS key) over the checkpoint. The ``public_key`` inside the proof is a convenience, never trusted.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataroom.audit.checkpoints import read_checkpoints, record_leaf, signed_message
-from dataroom.audit.keys import ALGORITHM, load_public_keys, public_pem, signature_ok
+from dataroom.audit.keys import algorithm_of, load_public_keys, public_pem, signature_ok
 from dataroom.audit.log import record_hash
 from dataroom.audit.merkle import Tree, verify_inclusion
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+    from dataroom.audit.keys import PublicKey
     from dataroom.audit.log import AuditLog
 
 FORMAT = "dataroom-audit-inclusion-proof/v1"
@@ -112,7 +111,7 @@ def _published_key(log: "AuditLog", kid: str | None) -> dict[str, str] | None:
     except (FileNotFoundError, ValueError):
         return None
     key = keys.get(kid or "")
-    return {"key_id": kid or "", "algorithm": ALGORITHM, "pem": public_pem(key).decode()} if key else None
+    return {"key_id": kid or "", "algorithm": algorithm_of(key), "pem": public_pem(key).decode()} if key else None
 
 
 @dataclass
@@ -127,7 +126,7 @@ class ProofCheck:
         return "\n".join([head, *(f"  {f}" for f in self.facts), *(f"  problem: {p}" for p in self.problems)])
 
 
-def check_proof(proof: dict[str, Any], keys: dict[str, "Ed25519PublicKey"]) -> ProofCheck:
+def check_proof(proof: dict[str, Any], keys: dict[str, "PublicKey"]) -> ProofCheck:
     """Check one proof with the trusted ``keys`` only (see the module docstring)."""
     decision_id = str(proof.get("decision_id"))
     result = ProofCheck(False, decision_id)
@@ -138,7 +137,7 @@ def check_proof(proof: dict[str, Any], keys: dict[str, "Ed25519PublicKey"]) -> P
     kid = cp.get("key_id")
     if kid not in keys:
         result.problems.append(f"the checkpoint is signed by key {kid!r}, not by the trusted key(s) {', '.join(keys)}")
-    elif not cp.get("sig") or not signature_ok(keys[kid], signed_message(cp), cp["sig"]):
+    elif not cp.get("sig") or not signature_ok(keys[kid], signed_message(cp), cp["sig"], cp.get("alg")):
         result.problems.append("the checkpoint's signature does not verify: the checkpoint was altered or forged")
     else:
         result.facts.append(f"checkpoint: {cp.get('size')} records of stream {cp.get('stream')!r}, root {cp.get('root')}, signed {cp.get('timestamp')} by key {kid}")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataroom.audit.checkpoints import read_checkpoints, record_leaf, signed_message
-from dataroom.audit.keys import ALGORITHM, load_public_keys, signature_ok
+from dataroom.audit.keys import ALGORITHMS, load_public_keys, signature_ok
 from dataroom.audit.log import GENESIS_HASH, record_hash
 from dataroom.audit.merkle import Frontier
 
@@ -76,11 +76,11 @@ def _check_signatures(log: "AuditLog", checkpoints: list[tuple[int, dict[str, An
         where = f"checkpoint line {line}"
         if cp.get("type") != "checkpoint" or not isinstance(cp.get("size"), int) or not isinstance(cp.get("root"), str):
             return "checkpoint_unreadable", f"{where} is not a checkpoint", line
-        if not cp.get("sig") or cp.get("alg") != ALGORITHM:
-            return "checkpoint_unsigned", f"{where} (size {cp['size']}) carries no {ALGORITHM} signature", line
+        if not cp.get("sig") or cp.get("alg") not in ALGORITHMS:
+            return "checkpoint_unsigned", f"{where} (size {cp['size']}) carries no {' or '.join(ALGORITHMS)} signature", line
         if cp.get("key_id") not in keys:
             return "checkpoint_unknown_key", f"{where} is signed by key {cp.get('key_id')!r}, not by the trusted key(s) {', '.join(keys)}: forged", line
-        if not signature_ok(keys[cp["key_id"]], signed_message(cp), cp["sig"]):
+        if not signature_ok(keys[cp["key_id"]], signed_message(cp), cp["sig"], cp["alg"]):
             return "checkpoint_bad_signature", f"{where} (size {cp['size']}) does not verify under key {cp['key_id']}: it was altered or forged", line
         if cp.get("stream") != log.stream:
             return "checkpoint_inconsistent", f"{where} belongs to stream {cp.get('stream')!r}, not {log.stream!r}", line
