@@ -30,7 +30,7 @@ import numpy as np
 
 from dataroom.alerts import ALERT_POLICY_DIR, AlertLog, alerts_dir, load_config
 from dataroom.monitoring.drift import Bins, drift
-from dataroom.monitoring.windows import DEFAULT_BINS, add_sums, metrics, parse_windows, reference_bins_sql, window_sql
+from dataroom.monitoring.windows import DEFAULT_BINS, add_sums, metrics, parse_windows, reference_bins_sql, time_span_sql, window_sql
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.registry.models_registry import ModelInfo, ModelRegistry
 from dataroom.rego import PolicyBundle
@@ -40,6 +40,10 @@ MONITORING_ENTRYPOINT = "dataroom.alerts.monitoring.main"
 
 class MonitorError(RuntimeError):
     """A run could not complete (a query was refused or failed); the message says which and why."""
+
+    def __init__(self, message: str, codes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.codes = codes  # the refusal's reason codes, if a query was refused
 
 
 @dataclass
@@ -110,7 +114,7 @@ class MonitorRunner:
         segments = {}
         decisions = {}
         for table, segment in zip(model.tables, model.segments):
-            rows = self._query(report, window_sql(table, model.linear, model.features, model.target, model.time_column, bins))
+            rows = self._scan(report, model, table, bins)
             segments[segment] = parse_windows(rows, columns, bins)
             decisions[segment] = report.decision_ids[-1]
 
@@ -168,12 +172,34 @@ class MonitorRunner:
         report.duration_s = time.perf_counter() - started
         return report
 
+    def _scan(self, report: RunReport, model: ModelInfo, table: str, bins: dict[str, Bins], since: dt.date | None = None, until: dt.date | None = None) -> list[dict[str, Any]]:
+        """One segment's scan; a result over the room's row cap (``row_limit``) is split into two halves of
+        its weeks, and so on, each half its own governed query (weeks are never split)."""
+        sql = window_sql(table, model.linear, model.features, model.target, model.time_column, bins, since, until)
+        try:
+            return self._query(report, sql)
+        except MonitorError as exc:
+            if "row_limit" not in exc.codes:
+                raise
+            if since is None or until is None:
+                span = self._query(report, time_span_sql(table, model.time_column))[0]
+                if span["first"] is None:
+                    raise
+                first, last = (v.date() if isinstance(v, dt.datetime) else v for v in (span["first"], span["last"]))
+                since, until = first - dt.timedelta(days=first.weekday()), last + dt.timedelta(days=7 - last.weekday())
+            weeks = (until - since).days // 7
+            if weeks <= 1:
+                raise
+            middle = since + dt.timedelta(weeks=weeks // 2)
+            return self._scan(report, model, table, bins, since, middle) + self._scan(report, model, table, bins, middle, until)
+
     def _query(self, report: RunReport, sql: str) -> list[dict[str, Any]]:
         outcome = self.service.run(self.settings.monitor_user, self.settings.monitor_project, sql, client="monitor")
         report.decision_ids.append(outcome.decision_id)
         if outcome.outcome is not Outcome.ALLOWED or outcome.table is None:
             why = "; ".join(f"{r.code}: {r.message}" for r in outcome.reasons) or outcome.error or outcome.outcome.value
             raise MonitorError(
-                f"monitoring query {outcome.decision_id} as {self.settings.monitor_user} in {self.settings.monitor_project} was {outcome.label}: {why}"
+                f"monitoring query {outcome.decision_id} as {self.settings.monitor_user} in {self.settings.monitor_project} was {outcome.label}: {why}",
+                tuple(r.code for r in outcome.reasons),
             )
         return outcome.table.to_pylist()

@@ -58,7 +58,16 @@ def joint_bins(bins: dict[str, Bins]) -> bool:
     return cells <= MAX_JOINT_CELLS
 
 
-def window_sql(table: str, linear: dict[str, Any], features: list[str], target: str, time_column: str, bins: dict[str, Bins]) -> str:
+def window_sql(
+    table: str,
+    linear: dict[str, Any],
+    features: list[str],
+    target: str,
+    time_column: str,
+    bins: dict[str, Bins],
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> str:
     """One scan of a segment's table: per-window sums, and per-window bin counts of each column.
 
     With :func:`joint_bins` the scan groups by (window, every column's bin): each row is a cell with
@@ -72,6 +81,10 @@ def window_sql(table: str, linear: dict[str, Any], features: list[str], target: 
             f"least(greatest(CAST(floor(({_ident(column)} - {_num(b.lo)}) / {_num(b.width)}) AS INTEGER), 0), {b.count - 1}) AS b{i}"
         )
     not_null = " AND ".join(f"{_ident(c)} IS NOT NULL" for c in [target, time_column, *features])
+    if since is not None:
+        not_null += f" AND {t} >= TIMESTAMP '{since.isoformat()}'"
+    if until is not None:
+        not_null += f" AND {t} < TIMESTAMP '{until.isoformat()}'"
     inner = (
         f"SELECT date_trunc('week', {t}) AS w, {y} AS y, {prediction_sql(linear, features)} AS p, {', '.join(bin_cols)} "
         f"FROM {table} WHERE {not_null}"
@@ -92,6 +105,11 @@ class SegmentWindows:
     counts: dict[str, dict[dt.date, np.ndarray]] = field(default_factory=dict)
 
 
+def time_span_sql(table: str, time_column: str) -> str:
+    """The first and last time of a table (to split a scan whose result would be too large)."""
+    return f"SELECT min({_ident(time_column)}) AS first, max({_ident(time_column)}) AS last FROM {table}"
+
+
 def parse_windows(rows: list[dict[str, Any]], columns: list[str], bins: dict[str, Bins]) -> SegmentWindows:
     out = SegmentWindows(counts={c: {} for c in columns})
     joint = joint_bins(bins)
@@ -108,7 +126,9 @@ def parse_windows(rows: list[dict[str, Any]], columns: list[str], bins: dict[str
             continue
         set_bins = [(i, c) for i, c in enumerate(columns) if row[f"b{i}"] is not None]
         if not set_bins:
-            out.sums[start] = {k: float(row[k] or 0.0) for k in SUMS}
+            sums = out.sums.setdefault(start, {k: 0.0 for k in SUMS})
+            for k in SUMS:
+                sums[k] += float(row[k] or 0.0)
             continue
         i, column = set_bins[0]
         counts = out.counts[column].setdefault(start, np.zeros(bins[column].count))

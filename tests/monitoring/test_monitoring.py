@@ -312,3 +312,28 @@ def test_monitor_run_exits_1_when_its_queries_are_refused(monitored, tmp_path, m
     result = CliRunner().invoke(cli, ["monitor", "run", "--model", "remediation-days-linear", "--json"])
     assert result.exit_code == 1
     assert "as svc-monitor in model-monitoring was denied by policy" in result.stderr and "project_not_approved" in result.stderr
+
+
+def test_a_row_capped_room_gets_the_scan_in_halves(monitored, tmp_path):
+    """With DATAROOM_MAX_ROWS below a tenant's (week, bin, bin) cells, the scan is refused (row_limit)
+    and the monitor asks for halves of the weeks, each a governed query: the same scores."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(monitored.home, home)
+    settings = Settings(home=home, max_rows=600)
+    from dataroom.pipeline import QueryService
+
+    service = QueryService(settings)
+    try:
+        report = MonitorRunner(service).run(monitored.model.name)[0]
+    finally:
+        service.close()
+    records = [r for r in AuditLog(settings.audit_file).records() if r.get("type") == "completion" and r["decision_id"] in report.decision_ids]
+    assert "row_limit" in {r.get("reason_code") for r in records}
+    original = {(w["segment"], w["window_start"]): w for w in monitored.report.windows}
+    assert len(report.windows) == len(original)
+    for w in report.windows:
+        assert w["n"] == original[(w["segment"], w["window_start"])]["n"]
+        assert w["r2"] == pytest.approx(original[(w["segment"], w["window_start"])]["r2"])
+        assert w["drift"]["cvss"]["ks"] == pytest.approx(original[(w["segment"], w["window_start"])]["drift"]["cvss"]["ks"])
