@@ -6,7 +6,8 @@
 * :mod:`~dataroom.audit.checkpoints` — the signed checkpoint lines;
 * :mod:`~dataroom.audit.verify` — chain, head and checkpoint verification (:class:`VerifyResult`);
 * :mod:`~dataroom.audit.proofs` — inclusion proofs an auditor checks with the public key alone;
-* :mod:`~dataroom.audit.anchor` — shipping to the Object Lock bucket, and verifying against it.
+* :mod:`~dataroom.audit.anchor` — shipping to the Object Lock bucket, and verifying against it;
+* :mod:`~dataroom.audit.registry_events` — registry writes in their own stream, and the rows checked against it.
 """
 
 from dataroom.audit.log import (

@@ -19,23 +19,46 @@ def audit() -> None:
 @audit.command()
 @click.option("--public-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Trust this public key (PEM) instead of the one published beside the log.")
 @click.option("--anchor", "anchor_url", help="Also compare with the checkpoints and segments anchored at s3://bucket/prefix.")
-def verify(public_key: Path | None, anchor_url: str | None) -> None:
-    """Check records, chain, head and signed checkpoints; exit 1 and name the first problem if tampered with."""
+@click.option("--registry/--no-registry", default=True, show_default=True, help="Also check the registry's stream and every registry row against it.")
+def verify(public_key: Path | None, anchor_url: str | None, registry: bool) -> None:
+    """Check records, chain, head and signed checkpoints (and the registry); exit 1 and name the first problem if tampered with."""
     settings = Settings()
     log = AuditLog.from_settings(settings)
     if anchor_url is None:
         result = log.verify(public_key)
         click.echo(result.describe())
-        raise SystemExit(0 if result.ok else 1)
-    from dataroom.audit.anchor import AnchorTarget, s3_client, verify_anchor
+        ok = result.ok
+    else:
+        from dataroom.audit.anchor import AnchorTarget, s3_client, verify_anchor
 
-    try:
-        target = AnchorTarget.parse(anchor_url)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    anchored = verify_anchor(log, target, s3_client(settings.aws_endpoint_url, settings.aws_region), public_key or settings.audit_public_key)
-    click.echo(anchored.describe())
-    raise SystemExit(0 if anchored.ok else 1)
+        try:
+            target = AnchorTarget.parse(anchor_url)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        anchored = verify_anchor(log, target, s3_client(settings.aws_endpoint_url, settings.aws_region), public_key or settings.audit_public_key)
+        click.echo(anchored.describe())
+        ok = anchored.ok
+    if registry:
+        check = _registry_check(settings, log, public_key)
+        if check is not None:
+            click.echo(check.describe())
+            ok = ok and check.ok
+    raise SystemExit(0 if ok else 1)
+
+
+def _registry_check(settings: Settings, log: AuditLog, public_key: Path | None):  # type: ignore[no-untyped-def]
+    """The registry's stream and rows, when there is a registry to check."""
+    from dataroom.audit.registry_events import STREAM_NAME, verify_registry
+
+    url = settings.registry_database_url
+    if not log.path.with_name(STREAM_NAME).exists() and url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+        return None
+    from dataroom.registry.models import Base
+    from dataroom.registry.service import engine_for
+
+    if public_key is not None:
+        log = AuditLog(log.path, key_path=log.key_path, public_key=public_key)
+    return verify_registry(log, engine_for(url), Base.metadata)
 
 
 @audit.command()
@@ -80,10 +103,19 @@ def checkpoint() -> None:
 
 
 @audit.command()
-@click.option("--actor", required=True, help="Who adopts the log (recorded in the log).")
-def adopt(actor: str) -> None:
-    """Sign a log that predates checkpoints (once, after an upgrade); recorded in the log and named by verify."""
-    log = AuditLog.from_settings(Settings())
+@click.option("--actor", required=True, help="Who adopts (recorded).")
+@click.option("--registry", "registry_rows", is_flag=True, help="Adopt the registry rows its stream has never recorded (a registry older than it).")
+def adopt(actor: str, registry_rows: bool) -> None:
+    """Sign a log that predates checkpoints, or record registry rows that predate the registry stream; once, after an upgrade."""
+    settings = Settings()
+    log = AuditLog.from_settings(settings)
+    if registry_rows:
+        from dataroom.audit.registry_events import adopt_registry
+        from dataroom.registry.models import Base
+        from dataroom.registry.service import engine_for
+
+        click.echo(f"adopted {adopt_registry(log, engine_for(settings.registry_database_url), Base.metadata, actor)} registry row(s)")
+        return
     done = log.adopt(actor)
     log.close()
     click.echo(f"adopted {done['record']['records']} record(s); checkpoint signed by key {done['checkpoint']['key_id']}")

@@ -211,6 +211,10 @@ class Registry:
         self.audit = audit
         self.engine = engine_for(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if audit is not None:  # audit hook (issue 10): committed rows are mirrored to the audit's registry stream
+            from dataroom.audit.registry_events import record_registry_writes
+
+            record_registry_writes(self._sessions, audit)
         if seed:
             self.ensure_seeded()
 
