@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any, Protocol, Union
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "Ed25519"
 KMS_ALGORITHM = "ECDSA-P256-SHA256"
@@ -142,9 +145,21 @@ def load_or_create_signing_key(key_path: Path, public_path: Path) -> SigningKey:
     private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise ValueError(f"{key_path} is not an Ed25519 private key")
+    kid = key_id(private.public_key())
     if not public_path.exists():
         write_private_file(public_path, public_pem(private.public_key()))
-    return SigningKey(private, key_id(private.public_key()))
+    elif kid not in _ids_in(public_path):  # a new key for a log signed before (the old key file is gone): rotate, published
+        log.warning("audit: signing with a new key %s; appended to the published keys in %s (pinned verifiers must add it)", kid, public_path)
+        with open(public_path, "ab") as fh:
+            fh.write(public_pem(private.public_key()))
+    return SigningKey(private, kid)
+
+
+def _ids_in(path: Path) -> set[str]:
+    try:
+        return set(load_public_keys(path))
+    except (FileNotFoundError, ValueError):
+        return set()
 
 
 def load_public_keys(path: Path) -> dict[str, PublicKey]:

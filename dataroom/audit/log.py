@@ -29,7 +29,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -134,7 +136,7 @@ class AuditLog:
         self.key_path = key_path or path.with_name(path.name + ".key")
         self.torn_path = path.with_name(path.name + ".torn")  # a torn line being recorded (see _record_torn)
         self.pinned_public_key = public_key  # what verify trusts instead of the published key
-        self._make_signer = signer or (lambda: load_or_create_signing_key(self.key_path, self.public_key_path))
+        self._make_signer = signer or self._default_signer
         self.stream = path.name.removesuffix(".jsonl")
         self.checkpoint_every = max(1, checkpoint_every)
         self.checkpoint_interval_s = checkpoint_interval_s
@@ -156,6 +158,9 @@ class AuditLog:
             signer=signer,
         )
 
+    def _default_signer(self) -> Signer:
+        return load_or_create_signing_key(self.key_path, self.public_key_path)
+
     def _reset_process_state(self) -> None:
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -167,14 +172,18 @@ class AuditLog:
         self._timer: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._last_timer_check = time.monotonic()
 
-    def _open(self) -> int:
-        if self._pid != os.getpid():  # a forked child: the parent's descriptors share its flock
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's descriptors share its flock, its lock may be held by a thread that is not here."""
+        if self._pid != os.getpid():
             for fd in (self._fd, self._head_fd):
                 if fd is not None:
                     os.close(fd)
             self._pid = os.getpid()
             self._reset_process_state()
+
+    def _open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.path.exists()
@@ -208,6 +217,7 @@ class AuditLog:
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Chain, write and fsync one record; returns it with ``seq``, ``prev_hash`` and ``hash``."""
+        self._after_fork()
         with self._lock:
             fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -334,6 +344,7 @@ class AuditLog:
     # -- checkpoints -----------------------------------------------------------------------------
     def checkpoint(self, reason: str = "forced", force: bool = False) -> dict[str, Any] | None:
         """Sign a checkpoint of everything in the log now (None when nothing is new since the last one)."""
+        self._after_fork()
         with self._lock:
             fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -351,6 +362,7 @@ class AuditLog:
         would launder a rewritten log. The adoption is a record in the log and an ``adopt``
         checkpoint; ``audit verify`` keeps naming the adopted range.
         """
+        self._after_fork()
         with self._lock:
             fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -395,20 +407,9 @@ class AuditLog:
 
     def _start_timer(self) -> None:
         if self._timer is None:
-            self._timer = threading.Thread(target=self._run_timer, name=f"audit-checkpoints-{self.stream}", daemon=True)
+            args = (weakref.ref(self), self._wake, self._stop, self.checkpoint_interval_s)
+            self._timer = threading.Thread(target=_run_timer, args=args, name=f"audit-checkpoints-{self.stream}", daemon=True)
             self._timer.start()
-
-    def _run_timer(self) -> None:
-        """Sign every ``checkpoint_interval_s`` seconds, or sooner when ``append`` says enough records wait."""
-        while not self._stop.is_set():
-            woken = self._wake.wait(self.checkpoint_interval_s or None)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.checkpoint("count" if woken else "interval")
-            except Exception:
-                log.exception("audit: checkpoint failed (will retry)")
 
     def _write_head(self, seq: int, digest: str) -> None:
         """Overwrite the fixed-width head record in place (one small write, no rename)."""
@@ -440,6 +441,28 @@ class AuditLog:
         except (FileNotFoundError, ValueError):
             return None
         return value if isinstance(value, dict) else None
+
+
+def _run_timer(ref: "weakref.ref[AuditLog]", wake: threading.Event, stop: threading.Event, interval: float) -> None:
+    """Sign every ``interval`` seconds, or sooner when ``append`` says enough records wait.
+
+    Holds the log only weakly, so that a log nobody closes can still be collected (like a crash: its
+    unsigned records wait for the next writer's checkpoint).
+    """
+    while not stop.is_set():
+        woken = wake.wait(min(interval, 5.0) if interval else 5.0)
+        wake.clear()
+        audit = ref()
+        if audit is None or stop.is_set():
+            return
+        now = time.monotonic()
+        if woken or (interval and now - audit._last_timer_check >= interval):
+            audit._last_timer_check = now
+            try:
+                audit.checkpoint("count" if woken else "interval")
+            except Exception:
+                log.exception("audit: checkpoint failed (will retry)")
+        del audit
 
 
 def fold_attempt(by_id: dict[str, dict[str, Any]], record: dict[str, Any]) -> None:

@@ -339,3 +339,29 @@ def test_red_team_attack_through_the_cli(dataroom_home: Path) -> None:
     (dataroom_home / "audit" / "audit.jsonl.head").unlink()
     broken = _cli(dataroom_home, "audit", "verify")
     assert broken.returncode == 1 and "[truncated]" in broken.stdout and "covers 10 records but the log holds 4" in broken.stdout, broken.stdout
+
+
+def test_a_lost_key_is_rotated_in_the_open(tmp_path: Path) -> None:
+    """The key file gone: the next writer signs with a new key, published beside the old one; a pinned verifier notices."""
+    log = _log(tmp_path)
+    pinned = tmp_path / "pinned.pub"
+    pinned.write_bytes(log.public_key_path.read_bytes())
+    log.key_path.unlink()
+    restarted = AuditLog(log.path)
+    restarted.append({"type": "decision", "decision_id": "after", "input": {}})
+    restarted.close()
+    result = log.verify()
+    assert result.ok and len(result.key_ids) == 2, result.describe()
+    assert log.public_key_path.read_text().count("BEGIN PUBLIC KEY") == 2
+    assert log.verify(public_key=pinned).kind == "checkpoint_unknown_key"
+
+
+def test_making_a_proof_never_mints_a_key(tmp_path: Path) -> None:
+    from dataroom.audit.proofs import build_proofs
+
+    log = _log(tmp_path)
+    log.append({"type": "decision", "decision_id": "late", "input": {}})  # newer than the last checkpoint
+    log.key_path.unlink()
+    reader = AuditLog(log.path)
+    assert "newer than the last signed checkpoint" in str(build_proofs(reader, ["late"], sign_if_needed=True)["late"])
+    assert not log.key_path.exists()
