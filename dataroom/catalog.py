@@ -70,10 +70,18 @@ class Table(_Strict):
         return self.columns.get(column.lower(), Classification.PII)
 
 
+SERVICE_GROUP = "services"  # catalog users in this group are service principals (the model monitor), not people
+
+
 class User(_Strict):
     name: str = ""
     groups: list[str] = Field(default_factory=list)
     email: str = ""
+
+    @property
+    def is_service_principal(self) -> bool:
+        """Service principals query through the pipeline in-process; they never log in to the hub."""
+        return SERVICE_GROUP in self.groups
 
 
 class Project(_Strict):

@@ -24,6 +24,8 @@ from pathlib import Path
 import duckdb
 import tomli_w
 
+from dataroom.catalog import SERVICE_GROUP
+
 TENANTS = ("acme", "globex", "initech")
 CVE_COUNT = 2000
 DEFAULT_ROWS = 2000
@@ -38,7 +40,7 @@ GLOBEX_BATCH_WEEK = 56  # same-day batch fixes start growing (0 → 60 % by the 
 GLOBEX_BATCH_MAX = 0.6
 LOW_CVSS_SHARE = 0.3
 MONITOR_USER = "svc-monitor"  # the model monitor's service principal (catalog group MONITOR_GROUP)
-MONITOR_GROUP = "services"
+MONITOR_GROUP = SERVICE_GROUP
 MONITOR_PROJECT = "model-monitoring"  # the shifted findings come from the lowest-CVSS 30 % of CVEs
 
 FINDINGS_COLUMNS = {

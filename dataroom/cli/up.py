@@ -85,6 +85,9 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         rows = demo_rows or demo_data.DEFAULT_ROWS
         click.echo(f"no catalog at {settings.catalog_file}: writing demo data ({rows:,} findings per tenant) under {home} ...")
         demo_data.generate(home, rows=rows)
+        from dataroom.monitoring.demo import register_demo_model
+
+        register_demo_model(settings)  # the monitoring story out of the box, as `dataroom demo-data` does
     try:
         catalog = load_catalog(settings.catalog_file)
     except CatalogError as exc:

@@ -141,9 +141,10 @@ def build_hub_config(
             extra_roles=[{"name": "review-user", "scopes": ["access:services!service=review"],
                           "groups": ["security"]}])
     """
-    users = sorted(catalog.users)
+    people = {name: user for name, user in sorted(catalog.users.items()) if not user.is_service_principal}
+    users = sorted(people)  # service principals never log in (no shared-password login as svc-monitor)
     groups: dict[str, dict[str, Any]] = {g: {"users": []} for g in HUB_GROUPS}
-    for name, user in sorted(catalog.users.items()):
+    for name, user in people.items():
         for group in user.groups:
             groups.setdefault(group, {"users": []})["users"].append(name)
     broker_scope = f"access:services!service={broker_name}"
