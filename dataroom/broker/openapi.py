@@ -131,6 +131,25 @@ def openapi_spec(prefix: str = "/", service_name: str = "broker") -> dict[str, A
                     },
                 }
             },
+            "/v1/hypotheses": {
+                "get": {"summary": "Hypotheses of a project the caller is a member of (`?project=`)", "responses": {"200": {"description": "Hypotheses"}, **_AUTH_ERRORS}},
+                "post": {
+                    "summary": "Register a hypothesis linking audited queries: {project, statement, decision_ids, note}",
+                    "responses": {"201": {"description": "Registered"}, "400": _refusal("Malformed request."), **_AUTH_ERRORS},
+                },
+            },
+            "/v1/models": {
+                "get": {"summary": "Models of the caller's projects", "responses": {"200": {"description": "Models"}, **_AUTH_ERRORS}},
+                "post": {
+                    "summary": "Register a model (a skops file, base64) from a hypothesis in phase 5A/5B: {name, artifact, hypothesis, features, target, reference}",
+                    "responses": {"201": {"description": "Registered"}, "400": _refusal("Not a safe model file, PII features, wrong phase, or a malformed request."), "413": _refusal("Larger than 1 MiB."), **_AUTH_ERRORS},
+                },
+            },
+            "/v1/models/{name}/monitoring": {
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"summary": "Per-tenant, per-window metrics, drift and alerts of a model", "responses": {"200": {"description": "Monitoring results"}, "404": _refusal("No such model in the caller's projects."), **_AUTH_ERRORS}},
+                "post": {"summary": "Run the monitor for the model now (every query governed and audited as the monitor's principal)", "responses": {"200": {"description": "The run"}, **_AUTH_ERRORS}},
+            },
             "/v1/query": {
                 "post": {
                     "summary": "Run one SQL statement through the governed pipeline",
