@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataroom.audit.checkpoints import read_checkpoints, record_leaf, signed_message
-from dataroom.audit.keys import load_public_keys, signature_ok
+from dataroom.audit.keys import hand_to_directory_owner, load_public_keys, signature_ok
 from dataroom.audit.merkle import Frontier
 
 if TYPE_CHECKING:
@@ -107,6 +107,8 @@ class Shipper:
     def _save_state(self, size: int, offset: int) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         tmp.write_text(json.dumps({"size": size, "bytes": offset}))
+        os.chmod(tmp, 0o600)
+        hand_to_directory_owner(tmp)
         os.replace(tmp, self.state_path)
 
     def _pending(self) -> list[dict[str, Any]]:

@@ -365,3 +365,18 @@ def test_making_a_proof_never_mints_a_key(tmp_path: Path) -> None:
     reader = AuditLog(log.path)
     assert "newer than the last signed checkpoint" in str(build_proofs(reader, ["late"], sign_if_needed=True)["late"])
     assert not log.key_path.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing files over needs root")
+def test_files_root_creates_belong_to_the_owner_of_the_audit_directory(tmp_path: Path) -> None:
+    """An administrator's CLI (root) writing first must not lock the broker's account out of its own files."""
+    directory = tmp_path / "audit"
+    directory.mkdir()
+    os.chown(directory, 65534, 65534)
+    log = AuditLog(directory / "audit.jsonl")
+    log.append({"type": "decision", "decision_id": "d", "input": {}})
+    log.close()
+    made = sorted(p.name for p in directory.iterdir())
+    assert made == ["audit.jsonl", "audit.jsonl.checkpoints", "audit.jsonl.head", "audit.jsonl.key", "audit.jsonl.pub"]
+    assert {(p.name, p.stat().st_uid) for p in directory.iterdir()} == {(name, 65534) for name in made}
+    assert stat.S_IMODE((directory / "audit.jsonl.key").stat().st_mode) == 0o600
