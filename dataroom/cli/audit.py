@@ -250,7 +250,7 @@ def export(since: str, until: str, out_dir: Path, formats: tuple[str, ...]) -> N
     settings = Settings()
     try:
         registry = Registry.from_settings(settings, load_catalog(settings.catalog_file))
-        collected = evidence.collect(registry, AuditLog(settings.audit_file), since, until)
+        collected = evidence.collect(registry, AuditLog.from_settings(settings), since, until)
     except (CatalogError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     digests = evidence.write(collected, out_dir, formats or evidence.FORMATS)
