@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 HEAD_WIDTH = 128  # the head record is padded to a fixed width so it can be overwritten in place
+CATCH_UP_CHUNK = 8 << 20  # a writer catching up on a long unsigned stretch reads it this much at a time
 TORN_KEEP_BYTES = 65536  # a torn line's bytes kept in its torn_tail record (the rest is hashed)
 
 
@@ -275,19 +276,22 @@ class AuditLog:
         return state
 
     def _catch_up(self, fd: int, state: _Tail, size: int) -> None:
-        """Read the records after ``state.offset``; a torn last line is cut off and recorded."""
-        data = os.pread(fd, size - state.offset, state.offset)
-        complete = data.rfind(b"\n") + 1
-        for line in data[:complete].split(b"\n")[:-1]:
-            if not line.strip():
+        """Read the records after ``state.offset`` in bounded chunks; a torn last line is cut off and recorded."""
+        while state.offset < size:
+            data = os.pread(fd, min(CATCH_UP_CHUNK, size - state.offset), state.offset)
+            complete = data.rfind(b"\n") + 1
+            if complete == 0 and state.offset + len(data) < size:  # one line longer than a chunk
+                data = os.pread(fd, size - state.offset, state.offset)
+                complete = data.rfind(b"\n") + 1
+            for line in data[:complete].split(b"\n")[:-1]:
+                if line.strip():
+                    record = json.loads(line)  # an unreadable complete line: fail closed (verify names it)
+                    state.seq, state.hash = int(record["seq"]), str(record["hash"])
+                    state.frontier.push(record_leaf(state.hash))
                 state.offset += len(line) + 1
-                continue
-            record = json.loads(line)  # an unreadable complete line: fail closed (verify names it)
-            state.offset += len(line) + 1
-            state.seq, state.hash = int(record["seq"]), str(record["hash"])
-            state.frontier.push(record_leaf(state.hash))
-        if complete < len(data):
-            self._record_torn(fd, state, data[complete:], self.path, state.offset)
+            if complete < len(data) and state.offset + len(data) - complete >= size:  # the file ends mid-line
+                self._record_torn(fd, state, data[complete:], self.path, state.offset)
+                return
 
     def _record_torn(self, fd: int, state: _Tail, fragment: bytes, file: Path, offset: int) -> None:
         """A writer died mid-line: cut the fragment off and append a record that keeps it (never silent).

@@ -17,12 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from dataroom.audit import AuditLog
 from dataroom.audit.checkpoints import read_checkpoints
 
 WRITER = """
 import os, sys
 from pathlib import Path
+import pytest
+
 from dataroom.audit import AuditLog
 log = AuditLog(Path(sys.argv[1]), checkpoint_every=int(sys.argv[2]), checkpoint_interval_s=0.02)
 i = 0
@@ -34,6 +38,8 @@ while True:
 TORN_WRITER = """
 import os, signal, sys
 from pathlib import Path
+import pytest
+
 from dataroom.audit import AuditLog
 log = AuditLog(Path(sys.argv[1]))
 log.append({"type": "decision", "decision_id": "before-the-crash", "input": {}})
@@ -145,6 +151,8 @@ def test_a_torn_checkpoint_line_is_recorded_too(tmp_path: Path) -> None:
 CRASH_WHILE_RECORDING = """
 import os, pathlib, signal, sys
 from pathlib import Path
+import pytest
+
 from dataroom.audit import AuditLog
 log = AuditLog(Path(sys.argv[1]))
 if sys.argv[2] == "after-cut":  # SIGKILL right after the fragment is cut off, before its record is appended
@@ -180,3 +188,25 @@ def test_a_crash_while_recording_a_torn_line_loses_nothing(tmp_path: Path) -> No
         assert len(torn) == 1 and base64.b64decode(torn[0]["fragment_b64"]) == b'{"half":', (moment, records)
         assert torn[0].get("recovered") is (True if moment == "after-cut" else None)
         assert not log.torn_path.exists() and log.verify().ok, log.verify().describe()
+
+
+@pytest.mark.parametrize("chunk", [97, 300, 1 << 20])
+def test_catching_up_in_chunks_keeps_the_tree_and_finds_a_torn_tail(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that starts after a crash reads the unsigned stretch in bounded chunks, lines longer than a chunk included."""
+    import dataroom.audit.log as audit_log
+
+    path = tmp_path / "audit.jsonl"
+    crashed = AuditLog(path, checkpoint_every=10**6, checkpoint_interval_s=0)
+    for i in range(40):
+        crashed.append({"type": "decision", "decision_id": f"d{i}", "input": {"pad": "x" * (i * 13)}})
+    del crashed  # never closed: only the genesis checkpoint exists
+    with path.open("ab") as fh:
+        fh.write(b'{"torn":')
+    monkeypatch.setattr(audit_log, "CATCH_UP_CHUNK", chunk)
+    restarted = AuditLog(path)
+    restarted.append({"type": "decision", "decision_id": "after", "input": {}})
+    restarted.close()
+    records = list(restarted.records())
+    assert [r["type"] for r in records[-2:]] == ["torn_tail", "decision"] and len(records) == 42
+    result = restarted.verify()
+    assert result.ok and result.signed_records == 42, result.describe()
