@@ -20,10 +20,12 @@ locally after the fact (timestamps older than an anchored checkpoint that does n
 from __future__ import annotations
 
 import datetime as dt
+import io
+import itertools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,46 +226,58 @@ def verify_anchor(log: "AuditLog", target: AnchorTarget, client: Any, public_key
             result.problems.append(f"anchored checkpoint {key} is not signed by the trusted key: ignored")
             continue
         checkpoints.append(cp)
-    anchored: list[bytes] = []
-    for key in _list(client, target.bucket, target.key(log.stream, "segments") + "/"):
-        start = int(key.rsplit("/", 1)[-1].split("-")[0])
-        if start != len(anchored):
-            result.problems.append(f"anchored segment {key} does not follow the previous one (expected to start at {len(anchored)})")
-            break
-        anchored += get(key).split(b"\n")[:-1]
     result.anchored_checkpoints = len(checkpoints)
     result.anchored_records = max((cp["size"] for cp in checkpoints), default=0)
+    signed_roots = {cp["size"]: cp["root"] for cp in checkpoints}
+    last = max(checkpoints, key=lambda cp: cp["size"]) if checkpoints else None
+    backdated_before = _minus(last.get("timestamp", ""), BACKDATE_SLACK_S) if last else ""
+
+    def anchored_lines() -> Iterator[bytes]:
+        """The anchored records in order, one segment downloaded at a time."""
+        expected = 0
+        for key in _list(client, target.bucket, target.key(log.stream, "segments") + "/"):
+            if int(key.rsplit("/", 1)[-1].split("-")[0]) != expected:
+                result.problems.append(f"anchored segment {key} does not follow the previous one (expected to start at {expected})")
+                return
+            for line in get(key).split(b"\n")[:-1]:
+                expected += 1
+                yield line
+
     frontier = Frontier()
-    roots = {0: frontier.root().hex()}
-    for line in anchored:
-        frontier.push(record_leaf(json.loads(line)["hash"]))
-        roots[frontier.size] = frontier.root().hex()
-    for cp in checkpoints:
-        if roots.get(cp["size"]) not in (None, cp["root"]):
-            result.problems.append(f"anchored segments do not match anchored checkpoint of {cp['size']} records")
-    local_lines = log.path.read_bytes().split(b"\n")[:-1] if log.path.exists() else []
-    for seq, (mine, theirs) in enumerate(zip(local_lines, anchored)):
-        if mine != theirs and _parsed(mine) != _parsed(theirs):  # the same record written differently is the same record
-            result.first_difference = seq
-            recomputed = result.local is not None and result.local.ok
-            result.problems.append(
-                f"record seq {seq} differs from its anchored copy"
-                + (": the local chain was recomputed from there on (it verifies on its own)" if recomputed else " (edited, removed or inserted locally)")
-            )
-            break
-    if len(local_lines) < result.anchored_records:
-        result.missing_locally = (len(local_lines), result.anchored_records - 1)
-        result.problems.append(f"records seq {len(local_lines)}..{result.anchored_records - 1} are anchored but missing locally (cut off or rolled back)")
-    if checkpoints and result.first_difference is None:
-        last = max(checkpoints, key=lambda cp: cp["size"])
-        for seq in range(result.anchored_records, len(local_lines)):
-            stamp = json.loads(local_lines[seq]).get("timestamp") or ""
-            if stamp and stamp < _minus(last.get("timestamp", ""), BACKDATE_SLACK_S):
-                result.backdated.append(seq)
-        if result.backdated:
-            result.problems.append(
-                f"{len(result.backdated)} local record(s) after the anchor are dated before the anchored checkpoint of {last['size']} records "
-                f"(signed {last.get('timestamp')}): added after the fact (seq {', '.join(map(str, result.backdated[:10]))})"
-            )
+    local_count = anchored_count = 0
+    theirs_iter = anchored_lines()
+    with (log.path.open("rb") if log.path.exists() else io.BytesIO()) as local:
+        for seq in itertools.count():
+            theirs = next(theirs_iter, None)
+            mine = local.readline()
+            mine = mine[:-1] if mine.endswith(b"\n") else (None if not mine else mine)
+            if theirs is None and mine is None:
+                break
+            if theirs is not None:
+                anchored_count += 1
+                frontier.push(record_leaf(json.loads(theirs)["hash"]))
+                if signed_roots.get(frontier.size, frontier.root().hex()) != frontier.root().hex():
+                    result.problems.append(f"anchored segments do not match the anchored checkpoint of {frontier.size} records")
+            if mine is not None:
+                local_count += 1
+            if theirs is not None and mine is not None and result.first_difference is None and mine != theirs and _parsed(mine) != _parsed(theirs):
+                result.first_difference = seq  # the same record written differently is the same record
+                recomputed = result.local is not None and result.local.ok
+                result.problems.append(
+                    f"record seq {seq} differs from its anchored copy"
+                    + (": the local chain was recomputed from there on (it verifies on its own)" if recomputed else " (edited, removed or inserted locally)")
+                )
+            if theirs is None and mine is not None and last and result.first_difference is None and seq >= result.anchored_records:
+                stamp = (_parsed(mine) or {}).get("timestamp") if isinstance(_parsed(mine), dict) else None
+                if stamp and stamp < backdated_before:
+                    result.backdated.append(seq)
+    if local_count < result.anchored_records:
+        result.missing_locally = (local_count, result.anchored_records - 1)
+        result.problems.append(f"records seq {local_count}..{result.anchored_records - 1} are anchored but missing locally (cut off or rolled back)")
+    if result.backdated and last:
+        result.problems.append(
+            f"{len(result.backdated)} local record(s) after the anchor are dated before the anchored checkpoint of {last['size']} records "
+            f"(signed {last.get('timestamp')}): added after the fact (seq {', '.join(map(str, result.backdated[:10]))})"
+        )
     result.ok = not result.problems and (result.local is None or result.local.ok)
     return result
