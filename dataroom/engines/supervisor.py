@@ -202,10 +202,14 @@ class SupervisedEngine:
                 self._spare = Worker(int(self.settings.worker_memory_limit), self.settings.engine_test_hooks)
 
     def _new_worker(self, spec: SessionSpec) -> Worker:
-        self.prewarm()
+        """The spare if there is a live one (taken atomically: concurrent callers never share it), else a new worker."""
         with self._lock:
             worker, self._spare = self._spare, None
-        assert worker is not None
+        if worker is not None and worker.process.poll() is not None:
+            worker.discard()
+            worker = None
+        if worker is None:
+            worker = Worker(int(self.settings.worker_memory_limit), self.settings.engine_test_hooks)
         worker.open(spec, self._s3)
         return worker
 

@@ -102,7 +102,7 @@ def test_concurrent_queries_are_all_answered_and_audited(service) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(o.outcome.value for o in outcomes) == ["allowed"] * 12 + ["denied"] * 12
+    assert sorted(o.outcome.value for o in outcomes) == ["allowed"] * 12 + ["denied"] * 12, [o.summary() for o in outcomes if o.outcome.value == "error"]
     rows = {a["decision_id"]: a for a in attempts(service.audit.records())}
     assert all(o.decision_id in rows for o in outcomes)
     assert service.audit.verify().ok
