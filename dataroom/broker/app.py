@@ -17,6 +17,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from tornado import web
@@ -174,6 +175,30 @@ class BrokerHandler(web.RequestHandler):
                 sql=sql,
             )
             return None
+
+
+class RegistryHandler(BrokerHandler):
+    """Routes that answer from the registry (hypotheses, models): authenticate, read the JSON body
+    if there is one, run a ``(status, payload)`` request function off the event loop, send it."""
+
+    async def answer(self, request: Callable[..., tuple[int, dict[str, Any]]], *, body: str | None = None, pool: bool = False) -> None:
+        """``request(caller)``, or ``request(caller, parsed_body)`` when ``body`` describes the expected JSON."""
+        caller = await self.caller()
+        if caller is None:
+            return
+        args: list[Any] = [caller]
+        if body is not None:
+            if len(self.request.body) > MAX_BODY_BYTES:
+                self.write_json(413, {"message": "request body too large"})
+                return
+            try:
+                args.append(json.loads(self.request.body or b"null"))
+            except (ValueError, RecursionError):
+                self.write_json(400, {"message": f"the body must be JSON: {body}"})
+                return
+        executor = self.state.executor if pool else None  # long work (a monitor run) shares the query pool
+        status, payload = await asyncio.get_running_loop().run_in_executor(executor, lambda: request(*args))
+        self.write_json(status, payload)
 
 
 class HealthHandler(BrokerHandler):

@@ -13,61 +13,37 @@ Authentication is the broker's own (:meth:`BrokerHandler.caller`); the rules are
 
 from __future__ import annotations
 
-import asyncio
-import json
-
-from dataroom.broker.app import BrokerHandler
+from dataroom.broker.app import RegistryHandler
+from dataroom.broker.auth import Caller
 from dataroom.registry.models_api import list_models_request, monitoring_request, register_model_request
 
-MAX_BODY_BYTES = 1 << 20  # as the broker server's own limit: a linear model's skops file is a few kB
 
-
-class ModelsHandler(BrokerHandler):
+class ModelsHandler(RegistryHandler):
     async def get(self) -> None:
-        caller = await self.caller()
-        if caller is None:
-            return
         registry = self.state.service.registry
-        status, payload = await asyncio.get_running_loop().run_in_executor(None, lambda: list_models_request(registry, caller.name))
-        self.write_json(status, payload)
+        await self.answer(lambda caller: list_models_request(registry, caller.name))
 
     async def post(self) -> None:
-        caller = await self.caller()
-        if caller is None:
-            return
-        if len(self.request.body) > MAX_BODY_BYTES:
-            self.write_json(413, {"message": "request body too large"})
-            return
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            self.write_json(400, {"message": "the body must be JSON: {name, artifact, hypothesis, features, target, reference}"})
-            return
         registry = self.state.service.registry
-        status, payload = await asyncio.get_running_loop().run_in_executor(None, lambda: register_model_request(registry, caller.name, body))
-        self.write_json(status, payload)
+        await self.answer(
+            lambda caller, body: register_model_request(registry, caller.name, body),
+            body="{name, artifact, hypothesis, features, target, reference}",
+        )
 
 
-class MonitoringHandler(BrokerHandler):
+class MonitoringHandler(RegistryHandler):
     async def get(self, name: str) -> None:
-        caller = await self.caller()
-        if caller is None:
-            return
         registry = self.state.service.registry
-        status, payload = await asyncio.get_running_loop().run_in_executor(None, lambda: monitoring_request(registry, caller.name, name))
-        self.write_json(status, payload)
+        await self.answer(lambda caller: monitoring_request(registry, caller.name, name))
 
     async def post(self, name: str) -> None:
-        caller = await self.caller()
-        if caller is None:
-            return
+        """Run the monitor for ``name`` now, if the caller may see the model."""
         service = self.state.service
-        status, payload = await asyncio.get_running_loop().run_in_executor(None, lambda: monitoring_request(service.registry, caller.name, name))
-        if status != 200:
-            self.write_json(status, payload)
-            return
 
-        def run() -> tuple[int, dict]:
+        def run(caller: Caller) -> tuple[int, dict]:
+            status, payload = monitoring_request(service.registry, caller.name, name)
+            if status != 200:
+                return status, payload
             from dataroom.monitoring.runner import MonitorError, MonitorRunner
 
             try:
@@ -76,5 +52,4 @@ class MonitoringHandler(BrokerHandler):
                 return 500, {"message": service.public_message(str(exc))}
             return 200, {"run": report.to_dict()}
 
-        status, payload = await asyncio.get_running_loop().run_in_executor(self.state.executor, run)
-        self.write_json(status, payload)
+        await self.answer(run, pool=True)
