@@ -52,7 +52,7 @@ class ReviewState:
     querylog: QueryLog = field(init=False)
     scanner: AlertScanner = field(init=False)
     last_scan: str = "never"
-    _chain: tuple[tuple[int, int], VerifyResult, str] | None = None
+    _chain: tuple[tuple[tuple[int, ...], int], VerifyResult, str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -60,9 +60,9 @@ class ReviewState:
         self.scanner = AlertScanner(self.settings)  # re-reads the catalog each scan (reclassifications)
 
     def chain(self) -> tuple[VerifyResult, str]:
-        """The chain's verification, recomputed whenever the log or its head file changed."""
-        audit = AuditLog(self.settings.audit_file)
-        key = tuple(os.stat(p).st_mtime_ns if p.exists() else 0 for p in (audit.path, audit.head_path))
+        """The chain's verification, recomputed whenever the log, its head or its checkpoints changed."""
+        audit = AuditLog(self.settings.audit_file, public_key=self.settings.audit_public_key)  # a pinned key, if any
+        key = tuple(os.stat(p).st_mtime_ns if p.exists() else 0 for p in (audit.path, audit.head_path, audit.checkpoint_path))
         size = audit.path.stat().st_size if audit.path.exists() else 0
         with self._lock:
             if self._chain is None or self._chain[0] != (key, size):

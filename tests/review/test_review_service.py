@@ -189,3 +189,4 @@ def test_alerts_and_chain_status(review_room, svc, sam):
     finally:
         audit_file.write_bytes(original)
     assert "audit chain OK" in sam.http.get(review_room.review_url + "chain", timeout=30).text
+
