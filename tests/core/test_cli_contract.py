@@ -164,3 +164,28 @@ def test_errors_that_name_files_come_back_without_the_path(dataroom_home: Path) 
     assert str(dataroom_home) not in out.stdout + out.stderr and "/data/acme" not in out.stdout + out.stderr
     assert "<path>" in out.stderr
     assert str(dataroom_home) in last_attempt(dataroom_home)["completion"]["error"]
+
+
+CLI_STORAGE_CORPUS = [
+    ("SELECT severity, count(*) AS n FROM acme.findings GROUP BY 1", 0),
+    ("SELECT * FROM acme.findings LIMIT 3", 0),
+    ("SELECT analyst_email FROM acme.findings", 3),
+    ("SELECT current_setting('allowed_paths') AS p", 3),
+    ("SELECT * FROM read_parquet('{home}/data/acme/findings/part-000.parquet')", 3),
+    ("SELECT json_serialize_plan('SELECT * FROM read_parquet(''{home}/data/acme/findings/part-000.parquet'')', optimize := true)", 3),
+    ("SELECT CAST(severity AS INTEGER) AS s FROM acme.findings", 2),
+    ("SELEC 1", 2),
+    ("SELECT * FROM acme.nothing_here", 3),
+]
+
+
+def test_no_cli_output_names_a_storage_location(dataroom_home: Path) -> None:
+    """Allowed, denied, invalid: nothing on stdout or stderr names the data room's home or its files."""
+    for sql, code in CLI_STORAGE_CORPUS:
+        out = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "json", sql.format(home=dataroom_home))
+        assert out.returncode == code, (sql, out.stderr)
+        text = out.stdout + out.stderr
+        for marker in (str(dataroom_home), "/data/acme", "cache/visible", "part-000"):
+            assert marker not in text, (sql, text[:500])
+    tables = cli(dataroom_home, "tables", "-p", "remediation-acme")
+    assert tables.returncode == 0 and str(dataroom_home) not in tables.stdout + tables.stderr
