@@ -14,33 +14,28 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from dataroom.audit import GENESIS_HASH, AuditLog, canonical_json, record_hash
 from dataroom.audit.anchor import AnchorTarget, Shipper, s3_client, verify_anchor
 from dataroom.audit.checkpoints import make_checkpoint, record_leaf
 from dataroom.audit.keys import load_or_create_signing_key
 from dataroom.audit.merkle import Frontier
+from tests.support.moto import moto_server, use_fake_credentials
 
 _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
 def target(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AnchorTarget:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+    use_fake_credentials(monkeypatch)
     bucket = f"audit-anchor-{next(_names)}"
     client = s3_client(endpoint, "us-east-1")
     client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)

@@ -11,28 +11,24 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from dataroom.audit import AuditLog
 from dataroom.audit.checkpoints import read_checkpoints
 from dataroom.audit.keys import KMS_ALGORITHM, load_public_keys
 from dataroom.audit.proofs import build_proofs, check_proof
 from dataroom.settings import Settings
+from tests.support.moto import moto_server, use_fake_credentials
 
 
 @pytest.fixture(scope="module")
 def kms_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
 def kms_key(kms_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
+    use_fake_credentials(monkeypatch)
     kms = boto3.client("kms", endpoint_url=kms_endpoint, region_name="us-east-1")
     return kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="dataroom audit checkpoints")["KeyMetadata"]["Arn"]
 

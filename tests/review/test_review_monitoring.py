@@ -17,20 +17,13 @@ from dataroom.monitoring.demo import DEMO_MODEL, register_demo_model
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.registry import Registry
 from dataroom.settings import Settings
-from tests.review.test_review_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, hub_login
+from tests.review.test_review_browser import hub_login
+from tests.support.browser import ARTIFACTS, launched_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make setup) for the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launched_chromium()
 
 
 def test_monitor_through_the_broker_then_acknowledge_in_the_browser(review_room, browser):
