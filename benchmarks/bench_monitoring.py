@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -28,8 +26,10 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_support import demo_home, interleaved_medians_ms, median_ms  # noqa: E402
+
 from dataroom.analysis import analyse  # noqa: E402
-from dataroom.demo_data import TENANTS, generate  # noqa: E402
+from dataroom.demo_data import TENANTS  # noqa: E402
 from dataroom.monitoring.demo import register_demo_model  # noqa: E402
 from dataroom.monitoring.runner import MonitorRunner  # noqa: E402
 from dataroom.pipeline import QueryService  # noqa: E402
@@ -38,25 +38,6 @@ from dataroom.rego import PolicyBundle  # noqa: E402
 from dataroom.settings import Settings  # noqa: E402
 
 
-def interleaved_medians_s(first, second, repeat: int) -> tuple[float, float]:
-    first(), second()  # warm-up (and the first monitoring run raises the alerts)
-    a, b = [], []
-    for _ in range(repeat):
-        for fn, times in ((first, a), (second, b)):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-    return statistics.median(a), statistics.median(b)
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def policy_without_quarantine(tmp: Path) -> PolicyBundle:
@@ -78,12 +59,7 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=500)
     args = parser.parse_args()
 
-    data = ROOT / "benchmarks" / ".data" / f"timeline-rows-{args.rows}"
-    if not (data / "catalog.toml").exists():
-        print(f"generating demo data with {args.rows:,} findings per tenant under {data} ...", flush=True)
-        started = time.perf_counter()
-        generate(data, rows=args.rows, files_per_table=8)
-        print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+    data = demo_home("timeline-rows", args.rows)
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     settings = Settings(
         home=data, audit_path=tmp / "audit.jsonl", registry_url=f"sqlite:///{tmp / 'registry.sqlite'}",
@@ -104,7 +80,7 @@ def main() -> None:
     def monitor() -> None:
         reports.append(runner.run_model(model))
 
-    m, r = interleaved_medians_s(monitor, lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
+    m, r = (x / 1000 for x in interleaved_medians_ms(monitor, lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat))
     first = reports[0]
     print(f"\nmonitoring {model.name} over {len({w['window_start'] for w in first.windows})} weekly windows x {len(TENANTS)} tenants "
           f"of {args.rows:,} findings ({len(first.windows)} tenant-weeks, {len(first.decision_ids)} governed queries), "

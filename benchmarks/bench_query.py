@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -25,9 +23,10 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_support import demo_home, interleaved_medians_ms, median_ms  # noqa: E402
+
 from dataroom.analysis import analyse  # noqa: E402
 from dataroom.audit import AuditLog  # noqa: E402
-from dataroom.demo_data import generate  # noqa: E402
 from dataroom.pipeline import Outcome, QueryService  # noqa: E402
 from dataroom.settings import Settings  # noqa: E402
 
@@ -39,26 +38,6 @@ QUERIES = {
 }
 
 
-def interleaved_medians_ms(first, second, repeat: int) -> tuple[float, float]:
-    """Median times of two functions run alternately (after one warm-up each)."""
-    first(), second()
-    a, b = [], []
-    for _ in range(repeat):
-        for fn, times in ((first, a), (second, b)):
-            started = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(a), statistics.median(b)
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -68,12 +47,7 @@ def main() -> None:
     parser.add_argument("--trivial-repeat", type=int, default=500)
     args = parser.parse_args()
 
-    home = ROOT / "benchmarks" / ".data" / f"rows-{args.rows}"
-    if not (home / "catalog.toml").exists():
-        print(f"generating demo data with {args.rows:,} findings per tenant under {home} ...", flush=True)
-        started = time.perf_counter()
-        generate(home, rows=args.rows, files_per_table=8)
-        print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+    home = demo_home("rows", args.rows)
     audit_dir = Path(tempfile.mkdtemp(prefix="bench-audit-"))
     settings = Settings(
         home=home, audit_path=audit_dir / "audit.jsonl", threads=os.cpu_count() or 2, memory_limit="8GB", worker_memory_limit="10GiB"
