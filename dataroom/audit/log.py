@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -218,16 +219,10 @@ class AuditLog:
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Chain, write and fsync one record; returns it with ``seq``, ``prev_hash`` and ``hash``."""
-        self._after_fork()
-        with self._lock:
-            fd = self._open()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                state = self._sync(fd)
-                chained = self._write_record(fd, state, record)
-                due = state.frontier.size - self._signed_tree_size >= self.checkpoint_every
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+        with self._exclusive() as fd:
+            state = self._sync(fd)
+            chained = self._write_record(fd, state, record)
+            due = state.frontier.size - self._signed_tree_size >= self.checkpoint_every
             self._start_timer()
         if due:
             self._wake.set()  # the timer thread signs; this query does not wait for it
@@ -348,16 +343,10 @@ class AuditLog:
     # -- checkpoints -----------------------------------------------------------------------------
     def checkpoint(self, reason: str = "forced", force: bool = False) -> dict[str, Any] | None:
         """Sign a checkpoint of everything in the log now (None when nothing is new since the last one)."""
-        self._after_fork()
-        with self._lock:
-            fd = self._open()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                if self._state is None:
-                    self._start(fd, os.fstat(fd).st_size)
-                return self._checkpoint_locked(reason, force=force)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+        with self._exclusive() as fd:
+            if self._state is None:
+                self._start(fd, os.fstat(fd).st_size)
+            return self._checkpoint_locked(reason, force=force)
 
     def adopt(self, actor: str) -> dict[str, Any]:
         """Sign a log that has no checkpoint history (older than checkpoints): recorded, never automatic.
@@ -366,18 +355,24 @@ class AuditLog:
         would launder a rewritten log. The adoption is a record in the log and an ``adopt``
         checkpoint; ``audit verify`` keeps naming the adopted range.
         """
+        with self._exclusive() as fd:
+            state = self._sync(fd)
+            record = self._write_record(
+                fd, state, {"type": "audit_adopted", "timestamp": utc_now(), "actor": actor, "records": state.frontier.size}
+            )
+            checkpoint = self._checkpoint_locked("adopt", force=True)
+            assert checkpoint is not None
+            return {"record": record, "checkpoint": checkpoint}
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[int]:
+        """The log's descriptor, held by this thread (lock) and this process (flock) for the block."""
         self._after_fork()
         with self._lock:
             fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                state = self._sync(fd)
-                record = self._write_record(
-                    fd, state, {"type": "audit_adopted", "timestamp": utc_now(), "actor": actor, "records": state.frontier.size}
-                )
-                checkpoint = self._checkpoint_locked("adopt", force=True)
-                assert checkpoint is not None
-                return {"record": record, "checkpoint": checkpoint}
+                yield fd
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
