@@ -29,7 +29,7 @@ from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
-from dataroom.redaction import inspect_text, scrub_paths
+from dataroom.redaction import InspectedText, inspect_text, scrub_paths
 from dataroom.settings import Settings
 
 __all__ = ["Cancellation", "Outcome", "QueryOutcome", "QueryResult", "QueryService"]
@@ -129,10 +129,11 @@ class QueryService:
     # -- step 2: scope -------------------------------------------------------------------------
     def project_for(self, project_id: str) -> Project | None:
         """The project as the policy sees it: the registry's row, read by primary key on every query."""
-        name = inspect_text(project_id, max_chars=MAX_NAME_CHARS, what="the project id")
-        if name.problem is not None:
-            return None
-        return self.registry.policy_project(project_id)
+        return self._project(inspect_text(project_id, max_chars=MAX_NAME_CHARS, what="the project id"))
+
+    def _project(self, project_id: InspectedText) -> Project | None:
+        """A project id that is not even valid text is no project (never sent to the database)."""
+        return None if project_id.problem is not None else self.registry.policy_project(project_id.text)
 
     def policy_input(self, user: str, groups: list[str], project: Project | None, facts: QueryFacts, project_id: str = "") -> dict[str, Any]:
         proj = None
@@ -178,7 +179,7 @@ class QueryService:
         known_user = self.catalog.users.get(user) if who.problem is None else None
         if groups is None:
             groups = list(known_user.groups) if known_user else []
-        project = self.project_for(project_id)
+        project = self._project(where)
         facts = self._analyse(sql) if text.problem is None else QueryFacts(parse_error=text.problem)
         policy_input = self.policy_input(who.stored, groups, project, facts, where.stored)
 
