@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BASE_PYTHON ?= $(shell for p in /usr/bin/python3 /usr/local/bin/python3 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 
-.PHONY: setup venv-runnable up test bench clean
+.PHONY: setup venv-runnable postgresql up test bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(BASE_PYTHON)" || { echo "no Python 3.11+ found: apt-get install python3 python3-venv"; exit 1; }
@@ -49,7 +49,13 @@ venv-runnable: $(STAMP)
 	    echo "  every directory above the checkout must be traversable by others (chmod o+x), or move the checkout"; }; \
 	fi
 
-setup: venv-runnable node_modules/.bin/configurable-http-proxy /usr/bin/chromium
+# The registry tests run a real PostgreSQL server (tests/support/postgres.py): Debian's server binaries.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "PostgreSQL missing: run 'sudo apt-get install postgresql' for the registry tests"; fi
+
+setup: venv-runnable node_modules/.bin/configurable-http-proxy /usr/bin/chromium postgresql
 
 up: setup
 	PATH=$(CURDIR)/node_modules/.bin:$$PATH $(VENV)/bin/dataroom up

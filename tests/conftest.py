@@ -34,3 +34,27 @@ def service(dataroom_home: Path):
     svc = QueryService(Settings())
     yield svc
     svc.close()
+
+
+# -- a real PostgreSQL server for the registry (tests/support/postgres.py) ---------------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One server per test session, started on first use and stopped at the session's end."""
+    from tests.support.postgres import PostgresUnavailable, postgres_server
+
+    try:
+        with postgres_server() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new, empty database on the session's server, dropped after the test."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    from dataroom.registry import dispose_engines
+
+    dispose_engines()
+    postgres_server.drop_database(name)

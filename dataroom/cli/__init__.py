@@ -7,6 +7,7 @@ import click
 from dataroom.cli.alerts import alerts
 from dataroom.cli.audit import audit
 from dataroom.cli.catalog import demo_data, tables
+from dataroom.cli.db import db
 from dataroom.cli.hypothesis import hypothesis
 from dataroom.cli.infra import infra
 from dataroom.cli.monitor import model, monitor
@@ -21,5 +22,5 @@ def main() -> None:
     """Secured data room: governed, audited queries over production Parquet."""
 
 
-for command in (up, query, tables, audit, project, hypothesis, alerts, monitor, model, demo_data, policy, infra):
+for command in (up, query, tables, audit, project, hypothesis, alerts, monitor, model, demo_data, policy, infra, db):
     main.add_command(command)

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataroom.audit import AuditLog, utc_now
 from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
-from dataroom.registry.models import Base, HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
+from dataroom.registry.models import HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
 
 if TYPE_CHECKING:
@@ -176,20 +176,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def driver_url(url: str) -> str:
+    """``postgresql://`` (as RDS and libpq spell it) means the psycopg 3 driver the package pins."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def create_registry_engine(url: str) -> Engine:
+    """A new engine for ``url`` with the registry's connection settings, schema untouched."""
+    url = driver_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
 def engine_for(url: str) -> Engine:
-    """The process-wide engine for ``url`` (tables created on first use)."""
+    """The process-wide engine for ``url``, its schema current (:func:`dataroom.registry.schema.prepare`)."""
+    from dataroom.registry.schema import prepare
+
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
-            if url.startswith("sqlite"):
-                path = url.split("///", 1)[-1]
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas)
-            else:
-                engine = create_engine(url, pool_pre_ping=True)
-            Base.metadata.create_all(engine)
+            engine = create_registry_engine(url)
+            try:
+                prepare(engine)
+            except Exception:
+                engine.dispose()
+                raise
             _ENGINES[url] = engine
         return engine
 

@@ -29,9 +29,26 @@ def _close_registry_engines():
     dispose_engines()
 
 
+REGISTRY_SUITE = ("test_registry_projects", "test_hypothesis_api", "test_hypothesis_phases")
+"""Modules whose tests run twice: on SQLite and on a real PostgreSQL server (issue 12)."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in REGISTRY_SUITE and "registry_backend" in metafunc.fixturenames:
+        metafunc.parametrize("registry_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def home(dataroom_home: Path) -> Path:
+def registry_backend(request: pytest.FixtureRequest) -> str:
+    """Where the registry lives: SQLite in the home (default) or a fresh PostgreSQL database."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def home(dataroom_home: Path, registry_backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The demo home with two extra catalog users (sasha: security, carol: data-scientists)."""
+    if registry_backend == "postgresql":
+        monkeypatch.setenv("DATAROOM_REGISTRY_URL", request.getfixturevalue("postgres_url"))
     catalog_file = dataroom_home / "catalog.toml"
     data = tomllib.loads(catalog_file.read_text())
     data["users"].update(EXTRA_USERS)

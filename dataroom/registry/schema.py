@@ -1,0 +1,139 @@
+"""The registry's schema version: Alembic migrations in :mod:`dataroom.registry.migrations`.
+
+A new database gets the current tables (``create_all``) and is stamped at the newest revision,
+which the test suite proves equal to what the migrations build. A database behind the code is
+upgraded automatically on SQLite (one host, the local room) and refused elsewhere: on PostgreSQL
+several broker and review replicas share the database, so the schema moves by one explicit
+``dataroom db upgrade`` (a deploy step), under an advisory lock so two upgrades never interleave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from dataroom.registry.models import Base
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"
+_ADVISORY_LOCK_ID = 0x64617461726F6F6D & 0x7FFFFFFFFFFFFFFF  # "dataroom": one schema change at a time
+
+
+class SchemaError(RuntimeError):
+    """The database's schema does not match this code; the message says which command fixes it."""
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """Revisions before and after ``upgrade`` (``before`` is None for a database without a version)."""
+
+    before: str | None
+    after: str
+    created: bool  # a new, empty database got the current tables
+
+    def describe(self) -> str:
+        if self.created:
+            return f"created the registry schema at revision {self.after}"
+        if self.before == self.after:
+            return f"registry schema already at revision {self.after} (head)"
+        return f"upgraded the registry schema from revision {self.before or 'unversioned'} to {self.after}"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the packaged migrations, bound to ``connection`` (no alembic.ini)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    if head is None:  # pragma: no cover - the package always ships a baseline
+        raise SchemaError("the dataroom package ships no registry migrations")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _lock(connection: Connection) -> None:
+    """Serialise schema changes across processes (PostgreSQL); SQLite's own write lock does it there."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+
+
+def _has_registry_tables(connection: Connection) -> bool:
+    return bool(set(inspect(connection).get_table_names()) & set(Base.metadata.tables))
+
+
+def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
+    """Bring the database to ``revision`` by its migrations (``dataroom db upgrade``).
+
+    An empty database is built by the migrations from the baseline; a database made by an older
+    dataroom without a version table (``create_all``) is taken as at the baseline revision.
+    """
+    with engine.begin() as connection:
+        _lock(connection)
+        before = current_revision(connection)
+        if before is None and _has_registry_tables(connection):
+            MigrationContext.configure(connection).stamp(script_directory(), baseline_revision())
+            before = baseline_revision()
+        command.upgrade(alembic_config(connection), revision)
+        after = current_revision(connection)
+    return UpgradeResult(before=before, after=after or "", created=False)
+
+
+def baseline_revision() -> str:
+    revisions = list(script_directory().walk_revisions())
+    return revisions[-1].revision
+
+
+def prepare(engine: Engine) -> None:
+    """Make ``engine``'s database usable by this code, or say why not (called once per engine).
+
+    New database: current tables, stamped at head. Behind head: upgraded on SQLite, refused
+    elsewhere with the command to run. Ahead of head (a newer dataroom migrated it): refused.
+    """
+    head = head_revision()
+    with engine.begin() as connection:
+        _lock(connection)
+        current = current_revision(connection)
+        if current == head:
+            return
+        if current is None and not _has_registry_tables(connection):
+            Base.metadata.create_all(connection)
+            MigrationContext.configure(connection).stamp(script_directory(), head)
+            return
+    known = {r.revision for r in script_directory().walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaError(
+            f"the registry database is at schema revision {current}, which this dataroom does not know "
+            "(a newer version migrated it): upgrade dataroom"
+        )
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    raise SchemaError(
+        f"the registry database is at schema revision {current or 'unversioned'}, this dataroom needs {head}: "
+        "run `dataroom db upgrade` once (a deploy step), then restart"
+    )
+
+
+def schema_differences(connection: Connection) -> list[object]:
+    """What differs between the database's schema and the models (empty when they agree)."""
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
