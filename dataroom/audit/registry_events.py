@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRACKED = ("projects", "project_events", "hypotheses", "hypothesis_queries", "phase_transitions", "models", "model_alerts", "quarantines")
+TRACKED = ("projects", "project_events", "hypotheses", "hypothesis_queries", "phase_transitions", "models", "model_alerts", "quarantines",
+           "release_requests", "release_events")
 """The tables whose rows are evidence (``registry_meta`` and the monitor's measurements are not)."""
 STREAM_NAME = "registry.jsonl"
 

@@ -214,3 +214,44 @@ class QuarantineRow(Base):
     created_at: Mapped[str] = mapped_column(String(40))
     released_at: Mapped[str | None] = mapped_column(String(40), default=None)
     released_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ReleaseRequestRow(Base):
+    """A request to take one output (table, figure, text) out of the room, and where it stands.
+
+    The object's bytes are not in the database (the registry stream mirrors every row): they are a
+    content-addressed file under the room's home, named by ``sha256`` (:mod:`dataroom.outputs.store`).
+    """
+
+    __tablename__ = "release_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    requester: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    justification: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # table | figure | text
+    filename: Mapped[str] = mapped_column(String(200))  # what the download is called
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the submitted bytes
+    decision_ids: Mapped[list[str]] = mapped_column(JSON)  # the audited queries behind the object
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON)  # the output checker's report
+    created_at: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | rejected | released
+    released_at: Mapped[str | None] = mapped_column(String(40), default=None)
+    released_sha256: Mapped[str | None] = mapped_column(String(64), default=None)  # of the immutable released file
+
+
+class ReleaseEventRow(Base):
+    """One step of a release request (append-only): requested, approved, rejected, released, downloaded."""
+
+    __tablename__ = "release_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("release_requests.id"), index=True)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,1 @@
+"""Safe outputs: what may leave the room, and how (aggregation constraints, output checks, release requests)."""
