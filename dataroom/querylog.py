@@ -1,20 +1,19 @@
 """The query log as reviewers see it: one row per attempt, filters, and per-user/project summaries.
 
-Shared by the review UI, ``dataroom audit search`` and the evidence export, so that a filter
-means the same everywhere. :class:`QueryLog` reads the audit file incrementally (it remembers the
-byte offset it reached), so a long-running review service does not re-read the whole log.
+Shared by the review UI, ``dataroom audit show/search`` and the evidence export, so that a filter
+means the same everywhere. :class:`QueryLog` serves them from the audit index (Parquet segments
+per stream plus the open tail, :mod:`dataroom.audit.index`), so no request re-reads the whole log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from dataroom.audit import fold_attempt
+if TYPE_CHECKING:
+    from dataroom.settings import Settings
 
 OUTCOMES = ("allowed", "denied", "invalid", "error")
 UNAUTHENTICATED = "(unauthenticated)"  # a broker refusal before the Hub named the caller
@@ -129,54 +128,43 @@ class QueryFilter:
 
 
 class QueryLog:
-    """Attempts folded from the audit file, refreshed incrementally from the last byte read."""
+    """Query attempts of every audit stream, served by the incrementally maintained index (:mod:`dataroom.audit.index`).
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._offset = 0
-        self._inode: int | None = None
-        self._records: dict[str, dict[str, Any]] = {}  # decision_id -> decision record (+ completion)
-        self._rows: list[dict[str, Any]] | None = None
+    ``source`` is the room's settings (all streams) or one audit file (a single-file log).
+    """
 
-    def refresh(self) -> None:
-        with self._lock:
-            if not self.path.exists():
-                self._reset()
-                return
-            stat = self.path.stat()
-            if stat.st_ino != self._inode or stat.st_size < self._offset:
-                self._reset()
-                self._inode = stat.st_ino
-            if stat.st_size == self._offset:
-                return
-            with self.path.open("rb") as fh:
-                fh.seek(self._offset)
-                for line in fh:
-                    if not line.endswith(b"\n"):
-                        break
-                    self._offset += len(line)
-                    if not line.strip():
-                        continue
-                    fold_attempt(self._records, json.loads(line))
-            self._rows = None
+    def __init__(self, source: "Settings | Path | None" = None) -> None:
+        from dataroom.audit.index import AuditIndex
+        from dataroom.audit.reader import AuditView
 
-    def _reset(self) -> None:
-        self._offset, self._inode, self._records, self._rows = 0, None, {}, None
+        if isinstance(source, Path):
+            self.view, segment = AuditView(path=source), 4096
+        else:
+            self.view = AuditView(source)
+            segment = self.view.settings.audit_index_segment if self.view.settings else 4096
+        self.index = AuditIndex(self.view, segment)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Every attempt, oldest first, flattened by :func:`attempt_row`."""
+    def refresh(self, rebuild: Iterable[str] = ()) -> None:
+        self.index.refresh(rebuild)
+
+    def rows(self, flt: QueryFilter | None = None) -> list[dict[str, Any]]:
+        """Every (matching) attempt, oldest first, flattened like :func:`attempt_row` (plus ``stream`` and ``completion_seq``)."""
         self.refresh()
-        with self._lock:
-            if self._rows is None:
-                self._rows = [attempt_row(r) for r in self._records.values()]
-            return self._rows
+        return self.index.rows(flt)
+
+    def page(self, flt: QueryFilter | None = None, *, limit: int = 50, offset: int = 0, newest_first: bool = True, events: bool = False) -> tuple[list[dict[str, Any]], int]:
+        """One page of matching attempts (newest first by default) and the number matching."""
+        self.refresh()
+        return self.index.page(flt, limit=limit, offset=offset, newest_first=newest_first, events=events)
+
+    def summary(self, flt: QueryFilter | None, key: str) -> list[dict[str, Any]]:
+        self.refresh()
+        return self.index.summary(flt, key)
 
     def record(self, decision_id: str) -> dict[str, Any] | None:
         """The full decision record with its completion, as written."""
         self.refresh()
-        with self._lock:
-            return self._records.get(decision_id)
+        return self.index.record(decision_id)
 
 
 def summarise(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:

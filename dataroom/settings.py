@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     audit_key_path: Path | None = Field(None, description="Writer's Ed25519 checkpoint key, 0600 (default: the audit log's path + .key)")
     audit_public_key: Path | None = Field(None, description="Public key `audit verify` trusts (default: the published audit log's path + .pub)")
     audit_kms_key_id: str | None = Field(None, description="Sign checkpoints with this AWS KMS key (ECC_NIST_P256, kms:Sign) instead of the key file")
+    audit_streams: bool = Field(False, description="Each writer appends to its own stream, $DATAROOM_HOME/audit/streams/<stream>/audit.jsonl (on when audit_stream is set)")
+    audit_stream: str | None = Field(None, description="This writer's stream id (default: <role>-<hostname>, e.g. broker-web1, cli-web1); implies audit_streams")
+    audit_role: str = Field("cli", description="Writer role in the default stream id (the broker sets broker)")
+    audit_index_segment: int = Field(50_000, ge=100, description="Records per closed Parquet segment of the audit index (audit show, review UI)")
 
     registry_url: str | None = Field(None, description="Project/hypothesis registry database URL (default: SQLite in $DATAROOM_HOME)")
 
@@ -61,6 +65,8 @@ class Settings(BaseSettings):
     audit_bucket: str | None = Field(None, description="Object Lock bucket the audit log is shipped to in production")
     audit_anchor_prefix: str = Field("audit", description="Key prefix of the shipped checkpoints and segments in the audit bucket")
     audit_retention_days: int = Field(365, ge=1, description="Object Lock (compliance) retention the shipper sets on each object, in days")
+    audit_ship_max_lag_s: float = Field(900.0, gt=0, description="Alert when the oldest checkpoint not yet shipped to the audit bucket is older than this")
+    alert_interval_s: float = Field(5.0, ge=0, description="Seconds between the running room's alert evaluations (review service; 0: only when the alerts page opens)")
 
     @classmethod
     def settings_customise_sources(

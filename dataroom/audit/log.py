@@ -130,6 +130,7 @@ class AuditLog:
         key_path: Path | None = None,
         public_key: Path | None = None,
         signer: Callable[[], Signer] | None = None,
+        stream: str | None = None,
     ) -> None:
         self.path = path
         self.head_path = path.with_name(path.name + ".head")
@@ -139,25 +140,33 @@ class AuditLog:
         self.torn_path = path.with_name(path.name + ".torn")  # a torn line being recorded (see _record_torn)
         self.pinned_public_key = public_key  # what verify trusts instead of the published key
         self._make_signer = signer or self._default_signer
-        self.stream = path.name.removesuffix(".jsonl")
+        self.stream = stream or path.name.removesuffix(".jsonl")
+        self.tagged = stream is not None  # a named stream writes its id into every record (a swap between streams is named)
         self.checkpoint_every = max(1, checkpoint_every)
         self.checkpoint_interval_s = checkpoint_interval_s
         self._pid = os.getpid()
         self._reset_process_state()
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "AuditLog":
+    def from_settings(cls, settings: "Settings", stream: str | None = None) -> "AuditLog":
+        """This process's writer (its own stream when streams are on), or the log of ``stream`` to read or verify."""
+        from dataroom.audit.streams import LEGACY_STREAM, stream_path, writer_stream
+
+        stream = stream or writer_stream(settings)
+        path = stream_path(settings, stream)
+        own = stream == writer_stream(settings)
         signer = None
-        if settings.audit_kms_key_id:
-            kms_key, public_path = settings.audit_kms_key_id, settings.audit_file.with_name(settings.audit_file.name + ".pub")
+        if settings.audit_kms_key_id and own:
+            kms_key, public_path = settings.audit_kms_key_id, path.with_name(path.name + ".pub")
             signer = lambda: kms_signer(kms_key, public_path, settings.aws_region, settings.aws_endpoint_url)  # noqa: E731
         return cls(
-            settings.audit_file,
+            path,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_interval_s=settings.audit_checkpoint_interval_s,
-            key_path=settings.audit_key_path,
+            key_path=settings.audit_key_path if own else None,
             public_key=settings.audit_public_key,
             signer=signer,
+            stream=None if stream == LEGACY_STREAM else stream,
         )
 
     def _default_signer(self) -> Signer:
@@ -230,6 +239,8 @@ class AuditLog:
 
     def _write_record(self, fd: int, state: _Tail, record: dict[str, Any]) -> dict[str, Any]:
         chained = {**record, "seq": state.seq + 1, "prev_hash": state.hash}
+        if self.tagged:
+            chained["stream"] = self.stream
         body = canonical_json(chained)  # what the hash covers (record_hash recomputes it on verify)
         chained["hash"] = hashlib.sha256(body.encode()).hexdigest()
         line = (body[:-1] + f',"hash":"{chained["hash"]}"}}\n').encode()

@@ -58,6 +58,10 @@ def _fail(kind: str, problem: str, records: int, seq: int | None, line: int | No
     return VerifyResult(False, records, seq, line, problem, kind, **extra)
 
 
+def _fail_at(*args: Any, **extra: Any) -> tuple[VerifyResult, None]:
+    return _fail(*args, **extra), None
+
+
 def _trusted_keys(log: "AuditLog", public_key: Path | None) -> tuple[dict[str, Any] | None, str, str]:
     """(keys by id, where they came from, problem)."""
     path, source = (public_key, f"pinned: {public_key}") if public_key else (log.public_key_path, "published beside the log, not pinned")
@@ -69,9 +73,8 @@ def _trusted_keys(log: "AuditLog", public_key: Path | None) -> tuple[dict[str, A
         return None, source, str(exc)
 
 
-def _check_signatures(log: "AuditLog", checkpoints: list[tuple[int, dict[str, Any]]], keys: dict[str, Any]) -> tuple[str, str, int] | None:
+def _check_signatures(log: "AuditLog", checkpoints: list[tuple[int, dict[str, Any]]], keys: dict[str, Any], previous: int = -1) -> tuple[str, str, int] | None:
     """The first checkpoint that is not a well-formed, signed checkpoint of this stream: (kind, problem, line)."""
-    previous = -1
     for line, cp in checkpoints:
         where = f"checkpoint line {line}"
         if cp.get("type") != "checkpoint" or not isinstance(cp.get("size"), int) or not isinstance(cp.get("root"), str):
@@ -104,8 +107,32 @@ def _locate(path: Path, seq: int, after_line: int) -> int | None:
     return None
 
 
+@dataclass
+class Resume:
+    """Where a verification that matched a signed checkpoint stopped: the next one continues from here.
+
+    Taken at the last checkpoint the records agreed with (so a checkpoint signed later for an
+    earlier size cannot slip by); the caller (:mod:`dataroom.audit.vcache`) only hands it back
+    when the bytes before ``offset`` (and the checkpoint lines before ``cp_lines``) are unchanged.
+    """
+
+    offset: int  # byte offset just past record ``count - 1``
+    lines: int  # lines before ``offset``
+    count: int  # records verified (= the checkpoint size matched)
+    prev_hash: str
+    frontier_nodes: list[str]
+    cp_lines: int = 0  # checkpoint lines whose signatures were verified
+    cp_last_size: int = -1  # the size of the last of them
+    torn_records: list[int] | None = None
+
+
 def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
     """Verify ``log`` (see the module docstring); ``public_key`` pins the key instead of the published one."""
+    return verify_log_from(log, public_key)[0]
+
+
+def verify_log_from(log: "AuditLog", public_key: Path | None = None, resume: Resume | None = None) -> tuple[VerifyResult, Resume | None]:
+    """Verify ``log``, continuing from ``resume`` if given; returns the result and where a next run may resume."""
     cp_file = read_checkpoints(log.checkpoint_path)
     checkpoints = cp_file.checkpoints if cp_file else []
     notes: list[str] = []
@@ -114,21 +141,27 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
     if checkpoints:
         keys, key_source, key_problem = _trusted_keys(log, public_key)
         if keys is not None:
-            signature_problem = _check_signatures(log, checkpoints, keys)
+            if resume is not None:
+                fresh = [(line, cp) for line, cp in checkpoints if line > resume.cp_lines]
+                signature_problem = _check_signatures(log, fresh, keys, resume.cp_last_size)
+            else:
+                signature_problem = _check_signatures(log, checkpoints, keys)
     by_size: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for line, cp in checkpoints:
         if isinstance(cp.get("size"), int):
             by_size.setdefault(cp["size"], []).append((line, cp))
 
-    expected_prev = GENESIS_HASH
-    count = 0
-    frontier = Frontier()
-    matched_size, matched_line = 0, 0  # the last checkpoint the records agreed with
-    torn_records: list[int] = []
+    expected_prev = resume.prev_hash if resume else GENESIS_HASH
+    count = resume.count if resume else 0
+    frontier = Frontier(count, [bytes.fromhex(n) for n in resume.frontier_nodes]) if resume else Frontier()
+    matched_size, matched_line = (count, resume.lines) if resume else (0, 0)  # the last checkpoint the records agreed with
+    torn_records: list[int] = list(resume.torn_records or []) if resume else []
     root_problem: tuple[int, int, int, dict[str, Any]] | None = None  # (from seq, record line, cp line, cp)
+    offset = resume.offset if resume else 0
+    at_match: Resume | None = resume
 
     def check_roots(line_no: int) -> bool:
-        nonlocal matched_size, matched_line, root_problem
+        nonlocal matched_size, matched_line, root_problem, at_match
         for cp_line, cp in by_size.get(count, []):
             if cp["root"] != frontier.root().hex():
                 if root_problem is None:
@@ -136,50 +169,58 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
                 return False
         if count in by_size:
             matched_size, matched_line = count, line_no
+            if root_problem is None:
+                at_match = Resume(offset, line_no, count, expected_prev, [n.hex() for n in frontier.nodes], torn_records=list(torn_records))
         return True
 
-    check_roots(0)
+    check_roots(matched_line)
     if log.path.exists():
         with log.path.open("rb") as fh:
-            for line_no, line in enumerate(fh, start=1):
+            fh.seek(offset)
+            for line_no, line in enumerate(fh, start=matched_line + 1):
                 try:
                     record = json.loads(line)
                 except ValueError:
                     if not line.endswith(b"\n"):
-                        return _fail("torn", "the last line is incomplete: a writer died mid-write or the file was cut (the next writer records it)", count, count, line_no)
-                    return _fail("edited", "line is not a complete JSON record (edited or cut)", count, count, line_no)
+                        return _fail("torn", "the last line is incomplete: a writer died mid-write or the file was cut (the next writer records it)", count, count, line_no), None
+                    return _fail("edited", "line is not a complete JSON record (edited or cut)", count, count, line_no), None
                 seq = record.get("seq") if isinstance(record, dict) else None
+                owner = record.get("stream", log.stream if not log.tagged else None) if isinstance(record, dict) else log.stream
+                if owner != log.stream:
+                    found = f"stream {owner!r}" if owner else "the single-file log (no stream id)"
+                    return _fail("stream_swapped", f"record at line {line_no} (seq {seq}) belongs to {found}, not to stream {log.stream!r}: records were moved between streams", count, count, line_no), None
                 if seq != count:
                     if isinstance(seq, int) and seq < count:
-                        return _fail("reordered", f"expected seq {count}, found {seq} (a record was moved)", count, count, line_no)
+                        return _fail("reordered", f"expected seq {count}, found {seq} (a record was moved)", count, count, line_no), None
                     moved_to = _locate(log.path, count, line_no)
                     if moved_to is not None:
-                        return _fail("reordered", f"expected seq {count}, found {seq}: record {count} was moved to line {moved_to}", count, count, line_no)
-                    return _fail("deleted", f"expected seq {count}, found {seq} (a record was deleted or moved)", count, count, line_no)
+                        return _fail("reordered", f"expected seq {count}, found {seq}: record {count} was moved to line {moved_to}", count, count, line_no), None
+                    return _fail("deleted", f"expected seq {count}, found {seq} (a record was deleted or moved)", count, count, line_no), None
                 if record.get("prev_hash") != expected_prev:
-                    return _fail("deleted", "prev_hash does not match the previous record (deleted, moved or edited)", count, seq, line_no)
+                    return _fail("deleted", "prev_hash does not match the previous record (deleted, moved or edited)", count, seq, line_no), None
                 if record_hash(record) != record.get("hash"):
-                    return _fail("edited", "content does not match its hash (the record was edited)", count, seq, line_no)
+                    return _fail("edited", "content does not match its hash (the record was edited)", count, seq, line_no), None
                 if record.get("type") == "torn_tail":
                     torn_records.append(seq)
                 expected_prev = record["hash"]
                 frontier.push(record_leaf(expected_prev))
                 count += 1
+                offset += len(line)
                 check_roots(line_no)
 
     head = log.read_head()
     if head is not None and head.get("seq") == count - 1 and head.get("hash") != expected_prev:
-        return _fail("head_mismatch", "last record differs from the one the head file remembers", count, count - 1, count)
+        return _fail_at("head_mismatch", "last record differs from the one the head file remembers", count, count - 1, count)
     if cp_file and cp_file.bad_line:
-        return _fail("checkpoint_unreadable", f"checkpoint line {cp_file.bad_line} is not a checkpoint (edited)", count, None, None)
+        return _fail_at("checkpoint_unreadable", f"checkpoint line {cp_file.bad_line} is not a checkpoint (edited)", count, None, None)
     if checkpoints and keys is None:
-        return _fail("no_public_key", key_problem, count, None, None)
+        return _fail_at("no_public_key", key_problem, count, None, None)
     if signature_problem is not None:
         kind, problem, _ = signature_problem
-        return _fail(kind, problem, count, None, None)
+        return _fail_at(kind, problem, count, None, None)
     if root_problem is not None:
         start, line, cp_line, cp = root_problem
-        return _fail(
+        return _fail_at(
             "checkpoint_inconsistent",
             f"records seq {start}..{cp['size'] - 1} differ from what checkpoint line {cp_line} (signed {cp.get('timestamp')}) "
             f"covers: a record was edited, removed or inserted and the chain recomputed",
@@ -189,7 +230,7 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
         )
     largest_line, largest = max(checkpoints, key=lambda item: item[1]["size"]) if checkpoints else (0, {"size": 0})
     if largest["size"] > count:
-        return _fail(
+        return _fail_at(
             "truncated",
             f"checkpoint line {largest_line} (signed {largest.get('timestamp')}) covers {largest['size']} records but the log holds {count}: "
             "records were cut off the end",
@@ -198,19 +239,19 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
             count + 1,
         )
     if head is not None and head.get("seq", -1) >= count:
-        return _fail("truncated", f"log ends at seq {count - 1} but the head records seq {head['seq']}: records were cut off the end", count, count, count + 1)
+        return _fail_at("truncated", f"log ends at seq {count - 1} but the head records seq {head['seq']}: records were cut off the end", count, count, count + 1)
     if head is None and count and log.head_path.exists():
-        return _fail("head_unreadable", "the head file is not readable (overwritten)", count, count - 1, count)
+        return _fail_at("head_unreadable", "the head file is not readable (overwritten)", count, count - 1, count)
     if head is None and count:
-        return _fail("head_missing", f"the head file {log.head_path.name} is missing (deleted)", count, count - 1, count)
+        return _fail_at("head_missing", f"the head file {log.head_path.name} is missing (deleted)", count, count - 1, count)
     if not checkpoints:
         if count:
-            return _fail("checkpoints_missing", "no signed checkpoint covers this log: the checkpoint file is missing or empty (deleted?)", count, 0, 1)
-        return VerifyResult(True, 0)
+            return _fail_at("checkpoints_missing", "no signed checkpoint covers this log: the checkpoint file is missing or empty (deleted?)", count, 0, 1)
+        return VerifyResult(True, 0), at_match
     starts = [cp for _, cp in checkpoints if cp["size"] == 0 or cp.get("reason") == "adopt"]
     if not starts:
         first = checkpoints[0][1]
-        return _fail(
+        return _fail_at(
             "checkpoints_missing",
             f"the checkpoint history starts at record {first['size']}, not at the genesis: the checkpoint file was replaced or cut "
             f"(records 0..{first['size'] - 1} are not covered from the start)",
@@ -230,6 +271,8 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
         notes.append(f"{len(torn_records)} torn line(s) left by a crashed writer recorded in torn_tail record(s) seq {', '.join(map(str, torn_records))}")
     if count > largest["size"]:
         notes.append(f"{count - largest['size']} record(s) after the last checkpoint are not signed yet (seq {largest['size']}..{count - 1})")
+    if at_match is not None:
+        at_match.cp_lines, at_match.cp_last_size = checkpoints[-1][0], largest["size"]
     return VerifyResult(
         True,
         count,
@@ -238,4 +281,4 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
         key_ids=tuple(sorted({cp["key_id"] for _, cp in checkpoints})),
         key_source=key_source,
         notes=tuple(notes),
-    )
+    ), at_match
