@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -42,6 +43,17 @@ class DataRoomError(Exception):
         return [f"{type(self).__name__}: {self}"]
 
 
+class QueryInterrupted(KeyboardInterrupt):
+    """The query was interrupted (Ctrl-C, the notebook's stop button); the broker was told to cancel it.
+
+    A ``KeyboardInterrupt``, so a script still stops and ``except Exception`` does not swallow it;
+    in IPython it shows as one line, not a stack trace.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
 class NotConfigured(DataRoomError):
     """No broker URL or no token in the environment (not inside a data room notebook server)."""
 
@@ -52,6 +64,10 @@ class BrokerUnavailable(DataRoomError):
 
 class HypothesisRefused(DataRoomError):
     """The registry refused to record a hypothesis (unknown project, foreign queries, not a member)."""
+
+
+class ReleaseRefused(DataRoomError):
+    """A release request was refused (not a table, figure or small text file; too large; foreign queries)."""
 
 
 class ModelRefused(DataRoomError):
@@ -163,6 +179,16 @@ class DataRoom:
             return self._http.request(method, self.url + path, timeout=(10, self.timeout), **kwargs)
         except requests.ConnectionError as exc:
             raise BrokerUnavailable(f"cannot reach the data room broker at {self.url}: {exc}") from exc
+        except KeyboardInterrupt:
+            self._hang_up()
+            raise
+
+    def _hang_up(self) -> None:
+        """Close every connection (the broker cancels a query whose client went away) and start afresh."""
+        headers = dict(self._http.headers)
+        self._http.close()
+        self._http = requests.Session()
+        self._http.headers.update(headers)
 
     def _refusal(self, response: requests.Response) -> DataRoomError:
         try:
@@ -210,20 +236,24 @@ class DataRoom:
             for c in t["columns"]
         ]
         schema = {"table": pl.String, "tenant": pl.String, "column": pl.String, "classification": pl.String, "visible": pl.Boolean, "withheld_because": pl.String}
-        return pl.DataFrame(rows, schema=schema)
+        return TableListing(rows, schema=schema)
 
     def arrow(self, sql: str, project: str | None = None, progress: ProgressCallback | None = None) -> pa.Table:
         """Run ``sql`` through the broker; the result as a ``pyarrow.Table``."""
         project = self._project(project)
-        response = self._request("POST", "v1/query", json={"project": project, "sql": sql}, stream=True)
-        with response:
-            if response.status_code != 200:
-                raise self._refusal(response)
-            if not response.headers.get("Content-Type", "").startswith(ARROW_STREAM):
-                raise BrokerUnavailable(f"broker sent {response.headers.get('Content-Type')!r}, expected an Arrow stream")
-            header = response.headers.get("X-Dataroom-Decision")
-            self.last_decision = self._remember(Decision.from_json(json.loads(header))) if header else None
-            data = _read_body(response, progress)
+        try:
+            response = self._request("POST", "v1/query", json={"project": project, "sql": sql}, stream=True)
+            with response:
+                if response.status_code != 200:
+                    raise self._refusal(response)
+                if not response.headers.get("Content-Type", "").startswith(ARROW_STREAM):
+                    raise BrokerUnavailable(f"broker sent {response.headers.get('Content-Type')!r}, expected an Arrow stream")
+                header = response.headers.get("X-Dataroom-Decision")
+                self.last_decision = self._remember(Decision.from_json(json.loads(header))) if header else None
+                data = _read_body(response, progress)
+        except KeyboardInterrupt:
+            self._hang_up()  # the broker sees the client go and cancels the query (audited as cancelled)
+            raise QueryInterrupted(f"query interrupted; the broker cancels it (project {project})") from None
         return pa.ipc.open_stream(data).read_all()
 
     def sql(self, sql: str, project: str | None = None, progress: ProgressCallback | None = None) -> pl.DataFrame:
@@ -232,7 +262,11 @@ class DataRoom:
         Raises :class:`QueryDenied` (with the policy's reasons), :class:`QueryInvalid` or
         :class:`QueryFailed`; ``last_decision`` holds the decision either way.
         """
-        return pl.from_arrow(self.arrow(sql, project, progress))  # type: ignore[return-value]
+        from dataroom.frames import to_polars
+
+        table = self.arrow(sql, project, progress)
+        _show_notes(result_notes(self.last_decision, table))
+        return to_polars(table)
 
     def register_hypothesis(
         self, statement: str, decision_ids: list[str] | None = None, project: str | None = None, note: str = ""
@@ -335,6 +369,29 @@ class DataRoom:
         frame = pl.DataFrame(rows, infer_schema_length=None)
         return frame.with_columns(pl.col("window_start").str.to_date()) if rows else frame
 
+    def request_release(self, obj: Any, title: str, justification: str, *, project: str | None = None, decision_ids: list[str] | None = None) -> dict[str, Any]:
+        """The one way a result leaves the room: ask for ``obj`` (a polars/pandas DataFrame, a matplotlib
+        Figure, or the path of a text/CSV file of at most 5 MiB) to be released.
+
+        The broker runs the output checks and files the request with the checker's report (returned
+        here); two security reviewers decide, and a released object is downloaded from the review
+        service. ``decision_ids`` are the queries behind it (default: this connection's queries).
+        """
+        from dataroom.outputs.objects import ReleaseObjectError, encode_object
+
+        project = self._project(project)
+        try:
+            release = encode_object(obj, title)
+        except ReleaseObjectError as exc:
+            raise ReleaseRefused(str(exc)) from exc
+        ids = list(dict.fromkeys(self.decisions if decision_ids is None else decision_ids))
+        body = {"project": project, "title": title, "justification": justification, "kind": release.kind, "filename": release.filename,
+                "data": base64.b64encode(release.data).decode(), "decision_ids": ids}
+        response = self._request("POST", "v1/releases", json=body)
+        if response.status_code != 201:
+            raise ReleaseRefused(_message(response))
+        return response.json()["release"]
+
     def _remember(self, decision: Decision) -> Decision:
         if decision.decision_id:
             self.decisions.append(decision.decision_id)
@@ -355,6 +412,58 @@ class DataRoom:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def result_notes(decision: Decision | None, table: pa.Table) -> list[str]:
+    """Lines a person should read with a result: columns a ``*`` left out and why, duplicate
+    column names made unique."""
+    from dataroom.frames import notes
+
+    lines = []
+    if decision is not None and decision.withheld_columns:
+        left_out = ", ".join(f"{w.get('table')}.{w.get('column')} ({w.get('reason')})" for w in decision.withheld_columns)
+        lines.append(f"note: * left out withheld columns: {left_out}")
+    return lines + notes(table)
+
+
+def _show_notes(lines: list[str]) -> None:
+    """Notes about a result: under the cell's result in IPython (after it is displayed), else on stderr."""
+    if not lines:
+        return
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None:
+        print("\n".join(lines), file=sys.stderr)
+        return
+
+    def show(*_: Any) -> None:
+        shell.events.unregister("post_execute", show)
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+    shell.events.register("post_execute", show)
+
+
+class TableListing(pl.DataFrame):
+    """``room.tables()``: a ``polars.DataFrame`` that shows every table and column, never a cut repr
+    (a rich table in Jupyter, plain text elsewhere); operations on it return plain frames."""
+
+    _FULL = {"tbl_rows": -1, "tbl_cols": -1, "fmt_str_lengths": 200, "tbl_width_chars": 200}
+
+    def __repr__(self) -> str:
+        with pl.Config(**self._FULL):
+            return super().__repr__()
+
+    def __str__(self) -> str:
+        with pl.Config(**self._FULL):
+            return super().__str__()
+
+    def _repr_html_(self, **kwargs: Any) -> str:
+        with pl.Config(**self._FULL):
+            return super()._repr_html_(**kwargs)
 
 
 def _message(response: requests.Response) -> str:

@@ -28,12 +28,18 @@ from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, vis
 from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
+from dataroom.outputs.aggregation import OutputPlan, OutputPolicy, plan_output
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.redaction import InspectedText, inspect_text, scrub_paths
 from dataroom.settings import Settings
+from dataroom.suggestions import only_unknown_names, with_suggestions
 
-__all__ = ["Cancellation", "Outcome", "QueryOutcome", "QueryResult", "QueryService"]
+__all__ = ["Cancellation", "Outcome", "QueryOutcome", "QueryResult", "QueryService", "Suppression"]
 
+GENERIC_CONSTRAINED_ERROR = (
+    "the query failed while computing its groups; under the project's output policy the engine's message is not shown, "
+    "because it could describe a group that is suppressed (it is in the audit record for the security team)"
+)
 MAX_NAME_CHARS = 64  # user names and project ids (the registry's key width)
 REFUSAL_PATH = "dataroom/broker/authenticate"
 
@@ -52,11 +58,27 @@ class Outcome(str, Enum):
 
 
 @dataclass
+class Suppression:
+    """Groups an output policy held back: how many of how many, and the rule."""
+
+    suppressed: int
+    groups: int
+    rule: str
+
+    def note(self) -> str:
+        return f"{self.suppressed} of {self.groups} result rows suppressed: {self.rule}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.suppressed, "of": self.groups, "rule": self.rule}
+
+
+@dataclass
 class QueryResult:
     table: pa.Table
     duration_ms: float
     withheld: list[WithheldColumn] = field(default_factory=list)
     ipc: pa.Buffer | None = None  # the result as one Arrow IPC stream: hashed for the audit, sent by the broker
+    suppression: Suppression | None = None  # set when the project has an output policy
 
     @property
     def rows(self) -> int:
@@ -97,6 +119,7 @@ class QueryOutcome:
             "error": self.error,
             "rows": self.result.rows if self.result else None,
             "withheld_columns": [w.__dict__ for w in self.result.withheld] if self.result else [],
+            "suppressed": self.result.suppression.to_dict() if self.result and self.result.suppression else None,
         }
 
 
@@ -135,9 +158,12 @@ class QueryService:
         """A project id that is not even valid text is no project (never sent to the database)."""
         return None if project_id.problem is not None else self.registry.policy_project(project_id.text)
 
-    def policy_input(self, user: str, groups: list[str], project: Project | None, facts: QueryFacts, project_id: str = "") -> dict[str, Any]:
+    def policy_input(
+        self, user: str, groups: list[str], project: Project | None, facts: QueryFacts, project_id: str = "", output: OutputPlan | None = None
+    ) -> dict[str, Any]:
         proj = None
         if project is not None:
+            output_policy = OutputPolicy.for_project(project)
             proj = {
                 "id": project.id,
                 "members": project.members,
@@ -147,6 +173,7 @@ class QueryService:
                 "status": project.status,
                 "expires": project.expires.isoformat(),
                 "visible_classes": sorted(c.value for c in project.visible_classes()),
+                "output_policy": output_policy.to_dict() if output_policy else None,
             }
         return {
             "user": {"name": user, "groups": groups},
@@ -154,6 +181,7 @@ class QueryService:
             "project": proj,
             "quarantines": self.registry.quarantines(project.id) if project is not None else [],  # tenants a model alert withholds
             "facts": facts.to_dict(),
+            "output": output.facts() if output else None,  # how the result's support is computed (outputs/aggregation.py)
             "today": dt.date.today().isoformat(),
         }
 
@@ -181,7 +209,8 @@ class QueryService:
             groups = list(known_user.groups) if known_user else []
         project = self._project(where)
         facts = self._analyse(sql) if text.problem is None else QueryFacts(parse_error=text.problem)
-        policy_input = self.policy_input(who.stored, groups, project, facts, where.stored)
+        output = self._plan_output(sql, project, facts)
+        policy_input = self.policy_input(who.stored, groups, project, facts, where.stored, output)
 
         invalid = [Reason("bad_input", p) for p in (text.problem, who.problem) if p]
         if known_user is None and who.problem is None:
@@ -198,6 +227,8 @@ class QueryService:
                     outcome = Outcome.ALLOWED
                 elif facts.parse_error and not any(r.code == "project_not_available" for r in reasons):
                     outcome = Outcome.INVALID
+                elif project is not None and only_unknown_names(reasons, facts):  # a typo, not an attack: bad input
+                    outcome, reasons = Outcome.INVALID, with_suggestions(reasons, facts, self.catalog, project)
                 else:
                     outcome = Outcome.DENIED
             except Exception as exc:  # the policy could not decide: fail closed
@@ -221,7 +252,7 @@ class QueryService:
         if outcome is not Outcome.ALLOWED:
             return result
         assert project is not None
-        self._execute(result, user, project, sql, cancellation)
+        self._execute(result, user, project, sql, cancellation, output)
         return result
 
     def _analyse(self, sql: str) -> QueryFacts:
@@ -231,17 +262,34 @@ class QueryService:
         except Exception as exc:  # e.g. RecursionError on a pathological tree
             return QueryFacts(parse_error=f"the statement cannot be analysed ({type(exc).__name__})")
 
-    def _execute(self, result: QueryOutcome, user: str, project: Project, sql: str, cancellation: Cancellation | None) -> None:
+    def _plan_output(self, sql: str, project: Project | None, facts: QueryFacts) -> OutputPlan | None:
+        """Step 3b: under an output policy, the statement rewritten to carry each group's support."""
+        if project is None or facts.parse_error or facts.statement_kinds != ["SELECT"]:
+            return None
+        return plan_output(sql, self.catalog, project)
+
+    def _execute(
+        self, result: QueryOutcome, user: str, project: Project, sql: str, cancellation: Cancellation | None, output: OutputPlan | None = None
+    ) -> None:
         """Steps 6–8: run on the project's engine, check, and append the completion record."""
         started = time.perf_counter()
         completion: dict[str, Any]
+        constrained: dict[str, Any] = {}
+        if output is not None:
+            assert output.groups_sql is not None and output.finish is not None  # the policy denies plans with a problem
+            sql = output.groups_sql
+            constrained = {**output.policy.to_dict(), "counting": output.counting, "executed_sql": sql}
         try:
-            executed = self.engine.execute(user, project, sql, cancellation)
+            executed = self.engine.execute(user, project, sql, cancellation, output.finish if output else None)
             withheld = []
             if result.facts and result.facts.stars:
                 star_tables = set(result.facts.tables)
                 withheld = [w for t in self.catalog.project_tables(project) if t.name in star_tables for w in withheld_columns(t, project)]
-            result.result = QueryResult(executed.table, (time.perf_counter() - started) * 1000, withheld, executed.ipc)
+            suppression = None
+            if output is not None:
+                suppression = Suppression(executed.suppressed or 0, executed.groups or 0, output.policy.describe())
+                constrained.update(groups=executed.groups, suppressed=executed.suppressed)
+            result.result = QueryResult(executed.table, (time.perf_counter() - started) * 1000, withheld, executed.ipc, suppression)
             completion = {
                 "status": "executed",
                 "rows": executed.table.num_rows,
@@ -252,7 +300,10 @@ class QueryService:
             result.outcome, result.reasons = Outcome.DENIED, self._public([Reason(refusal.code, refusal.message)])
             completion = {"status": "refused", "reason_code": refusal.code, "error": refusal.message, "error_type": "EngineRefusal"}
         except SqlError as exc:
-            result.outcome, result.error = Outcome.INVALID, self.public_message(exc.message)
+            # Under an output policy an error may come from a group it suppresses (a cast that fails
+            # on one tenant's value): its text stays in the audit record, the user gets a generic one.
+            public = GENERIC_CONSTRAINED_ERROR if output is not None else self.public_message(exc.message)
+            result.outcome, result.error = Outcome.INVALID, public
             completion = {"status": "failed", "error": exc.message, "error_type": exc.kind}
         except Exception as exc:  # EngineFailure, StorageError, or a defect: an internal error
             message = getattr(exc, "message", None) or _first_line(exc)
@@ -265,6 +316,7 @@ class QueryService:
                 "timestamp": utc_now(),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 **completion,
+                **({"output_policy": constrained} if constrained else {}),
             }
         )
 

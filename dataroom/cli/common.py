@@ -23,19 +23,13 @@ def service() -> QueryService:
         raise click.UsageError(str(exc)) from exc
 
 
-def _flat_for_csv(table: pa.Table) -> pa.Table:
-    """CSV has no nested values: lists, structs and maps become JSON text in their cell."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_nested(field.type):
-            cells = [None if v is None else json.dumps(v, default=str) for v in table.column(i).to_pylist()]
-            table = table.set_column(i, pa.field(field.name, pa.string()), pa.array(cells, pa.string()))
-    return table
-
-
 def render(table: pa.Table, fmt: str, extra: dict[str, Any] | None = None) -> str:
+    """The result as text; any shape DuckDB returns renders (see :mod:`dataroom.frames`)."""
+    from dataroom.frames import csv_text, to_polars
+
     if fmt == "csv":
-        return pl.from_arrow(_flat_for_csv(table)).write_csv()
-    frame = pl.from_arrow(table)
+        return csv_text(table)
+    frame = to_polars(table)
     if fmt == "json":
         return json.dumps({**(extra or {}), "columns": frame.columns, "rows": frame.rows(named=True)}, default=str, indent=2)
     with pl.Config(tbl_rows=50, tbl_cols=30, fmt_str_lengths=60, tbl_hide_dataframe_shape=False):

@@ -6,9 +6,6 @@ import json
 
 import click
 
-from dataroom.cli.common import echo_err, render, service
-from dataroom.pipeline import Outcome
-
 
 @click.command()
 @click.option("--user", "-u", required=True, help="Who is asking (a catalog user).")
@@ -18,9 +15,15 @@ from dataroom.pipeline import Outcome
 def query(user: str, project: str, fmt: str, sql: str) -> None:
     """Analyse, decide, audit and (if allowed) execute SQL.
 
-    Exit codes: 0 executed, 3 denied (policy) or refused (time, memory, row limits), 2 bad input, 1 internal error.
-    Every outcome leaves an audit record.
+    Exit codes: 0 executed, 3 denied (policy) or refused (time, memory, row limits), 2 bad input
+    (unparseable SQL, a table or column that does not exist: with a suggestion), 1 internal error.
+    Every outcome leaves an audit record. Notes about the result (columns a * left out, duplicate
+    names made unique) go to stderr, so stdout stays the result.
     """
+    from dataroom.cli.common import echo_err, render, service
+    from dataroom.result_names import renamed_columns, renamed_note
+    from dataroom.pipeline import Outcome
+
     svc = service()
     try:
         outcome = svc.run(user, project, sql)
@@ -28,11 +31,16 @@ def query(user: str, project: str, fmt: str, sql: str) -> None:
         svc.close()
     summary = outcome.summary()
     if outcome.outcome is Outcome.ALLOWED and outcome.table is not None:
-        text = render(outcome.table, fmt, {"decision": summary} if fmt == "json" else None)
+        renamed = renamed_columns(outcome.table.schema)
+        extra = {"decision": summary, "renamed_columns": renamed} if fmt == "json" else None
+        text = render(outcome.table, fmt, extra)
         click.echo(text, nl=not text.endswith("\n"))
-        if outcome.result and outcome.result.withheld and fmt == "table":
+        if outcome.result and outcome.result.withheld:
             withheld = ", ".join(f"{w.table}.{w.column} ({w.reason})" for w in outcome.result.withheld)
-            echo_err(f"note: * expanded without withheld columns: {withheld}")
+            echo_err(f"warning: * left out withheld columns: {withheld}")
+        note = renamed_note(renamed)
+        if note:
+            echo_err(note)
     else:
         if fmt == "json":
             click.echo(json.dumps({"decision": summary}, indent=2))

@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from dataroom.engines.errors import EngineRefusal
+from dataroom.result_names import with_unique_names
 
 # Table functions a session's physical plan may contain: the project's Parquet views and Arrow
 # sources. Everything else (range, read_blob, duckdb_settings, ...) is refused by the guard.
@@ -136,7 +137,7 @@ class Session:
                 if rows > max_rows:
                     raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
                 batches.append(batch)
-            return pa.Table.from_batches(batches, schema=reader.schema)
+            return with_unique_names(pa.Table.from_batches(batches, schema=reader.schema))  # Polars needs unique names
         except duckdb.InterruptException as exc:
             raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more") from exc
         finally:
