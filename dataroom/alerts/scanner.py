@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from dataroom.catalog import Catalog, load_catalog
+from dataroom.alerts.lifecycle import KEYS_ENTRYPOINT, SEVERITIES_ENTRYPOINT, AlertStore
 from dataroom.alerts.config import (
     ALERT_ENTRYPOINT,
     ALERT_POLICY_DIR,
@@ -93,13 +94,14 @@ class AlertLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def append(self, alerts: list[dict[str, Any]]) -> None:
+    def append(self, alerts: list[dict[str, Any]], folded: bool = False) -> None:
+        """Append raised alerts; ``folded``: the lifecycle has them already (else :meth:`AlertStore.ingest` folds them)."""
         if not alerts:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as fh:
             for alert in alerts:
-                fh.write(json.dumps(alert, sort_keys=True) + "\n")
+                fh.write(json.dumps({**alert, "folded": True} if folded else alert, sort_keys=True) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -119,14 +121,19 @@ class AlertScanner:
         catalog: Catalog | None = None,
         bundle: PolicyBundle | None = None,
         clock: Callable[[], float] = time.time,
+        store: AlertStore | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.catalog = catalog
-        self.bundle = bundle or PolicyBundle(ALERT_POLICY_DIR, [ALERT_ENTRYPOINT])
+        own = bundle is None
+        self.bundle = bundle or PolicyBundle(ALERT_POLICY_DIR, [ALERT_ENTRYPOINT, KEYS_ENTRYPOINT, SEVERITIES_ENTRYPOINT])
         self.clock = clock  # seconds since the epoch; tests inject one to move time
         self.dir = alerts_dir(self.settings)
         self.state_path = self.dir / "state.json"
         self.log = AlertLog(self.dir / "alerts.jsonl")
+        # every hit (also those the alert log suppresses as repeats) grows an alert's lifecycle
+        self.store = store or AlertStore(self.settings, bundle=self.bundle if own else None, clock=lambda: _iso(self.clock()))
+        self._hits: list[dict[str, Any]] = []
 
     # -- public ----------------------------------------------------------------------------------
     def scan(self) -> ScanResult:
@@ -139,6 +146,7 @@ class AlertScanner:
                 now = self.clock()  # before reading: any completion written before `now` is read below
                 state = self._load_state(now)
                 raised: list[dict[str, Any]] = []
+                self._hits = []
                 events = 0
                 audit_path = self.settings.audit_file
                 size = audit_path.stat().st_size if audit_path.exists() else 0
@@ -154,7 +162,10 @@ class AlertScanner:
                     state["offset"], state["seq"] = offset, record.get("seq", state["seq"])
                 raised.extend(self._check_pending(state, config, now))
                 self._observe_catalog(state)
-                self.log.append(raised)
+                hit_ids = {h["alert_id"] for h in self._hits}
+                self.store.ingest(self.log.path)  # the model monitor's alerts, before this scan's lines
+                self.store.observe(self._hits + [a for a in raised if a["alert_id"] not in hit_ids])
+                self.log.append(raised, folded=True)
                 self._save_state(state)
                 return ScanResult(events, raised, state["seq"])
             finally:
@@ -284,6 +295,7 @@ class AlertScanner:
             "user": user,
             "project_id": inp.get("project_id") or NO_PROJECT,
             "outcome": record.get("outcome"),
+            "attempts": attempts,
             "columns": columns,
             "reasons": [r.get("code") for r in reasons],
             "reason_details": [{"code": str(r.get("code")), "message": str(r.get("message") or "")} for r in reasons],
@@ -395,14 +407,7 @@ class AlertScanner:
 
     def _finish(self, found: dict[str, Any], event: dict[str, Any], record: dict[str, Any], state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
         at = _epoch(record["timestamp"])
-        last = state["last_alert"].get(found["key"])
-        if last is not None and at - last < float(config["dedupe_s"]):
-            return None
-        state["last_alert"][found["key"]] = at
-        # forget dedupe keys older than the window so the state stays small
-        horizon = at - float(config["dedupe_s"])
-        state["last_alert"] = {k: v for k, v in state["last_alert"].items() if v >= horizon}
-        return {
+        alert = {
             "alert_id": str(uuid.uuid4()),
             "raised_at": _iso(self.clock()),
             "event_at": record["timestamp"],
@@ -412,6 +417,15 @@ class AlertScanner:
             "project_id": event.get("project_id"),
             **found,
         }
+        self._hits.append(alert)  # the lifecycle sees every hit; the alert log only the first per dedupe period
+        last = state["last_alert"].get(found["key"])
+        if last is not None and at - last < float(config["dedupe_s"]):
+            return None
+        state["last_alert"][found["key"]] = at
+        # forget dedupe keys older than the window so the state stays small
+        horizon = at - float(config["dedupe_s"])
+        state["last_alert"] = {k: v for k, v in state["last_alert"].items() if v >= horizon}
+        return alert
 
     def _unprocessable(self, record: dict[str, Any], exc: Exception) -> dict[str, Any]:
         return {

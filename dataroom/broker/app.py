@@ -203,6 +203,8 @@ class RegistryHandler(BrokerHandler):
 
 class HealthHandler(BrokerHandler):
     def get(self) -> None:
+        from dataroom.alerts.loop import shipping_json  # the shipper's backlog, from local files (null without an audit bucket)
+
         self.write_json(
             200,
             {
@@ -210,6 +212,7 @@ class HealthHandler(BrokerHandler):
                 "service": self.state.service_name,
                 "policy_revision": self.state.service.policy.revision,
                 "uptime_s": round(time.time() - self.state.started, 1),
+                "audit_shipping": shipping_json(self.state.service.settings),
             },
         )
 

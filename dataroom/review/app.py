@@ -7,8 +7,8 @@ are SVG drawn by matplotlib, nothing is loaded from the internet.
 Pages (under the service prefix, e.g. ``/services/review/``): ``queries`` (live log with filters),
 ``queries/<decision_id>`` (full record and reasons), ``summary`` (denied queries and volumes per
 user and project, with charts), ``projects`` (pending approvals: approve/reject; revoke), ``hypotheses``
-(pending production approvals), ``alerts`` (scanned incrementally, here and every
-``scan_interval`` seconds), ``monitoring`` (registered models per tenant and week, alerts and their
+(pending production approvals), ``alerts`` (open first, acknowledge/resolve:
+:mod:`dataroom.review.alerts`; evaluated every ``DATAROOM_ALERT_INTERVAL_S`` seconds), ``monitoring`` (registered models per tenant and week, alerts and their
 acknowledgement: :mod:`dataroom.review.monitoring`), ``chain`` (audit chain verification). Every change goes through
 :class:`~dataroom.registry.Registry`, so the UI applies the same rules as the CLI.
 """
@@ -28,11 +28,13 @@ from urllib.parse import urlencode
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
-from dataroom.alerts import AlertScanner, config_file
+from dataroom.alerts import AlertScanner
+from dataroom.alerts.loop import shipping_json
 from dataroom.audit import AuditLog, VerifyResult, utc_now
 from dataroom.catalog import Catalog
 from dataroom.registry import SECURITY_GROUP, Phase, Registry, RegistryError
 from dataroom.querylog import OUTCOMES, QueryFilter, QueryLog, summarise
+from dataroom.review.alerts import make_handlers as make_alert_handlers, open_alert_count
 from dataroom.review.monitoring import make_handlers as make_monitoring_handlers
 from dataroom.review.templates import LOADER
 from dataroom.settings import Settings
@@ -70,9 +72,11 @@ class ReviewState:
             return self._chain[1], self._chain[2]
 
     def scan(self) -> list[dict[str, Any]]:
-        result = self.scanner.scan()
+        from dataroom.alerts.loop import evaluate_once
+
+        raised = evaluate_once(self.scanner)
         self.last_scan = utc_now()
-        return result.alerts
+        return raised
 
 
 class ReviewHandler(HubOAuthenticated, web.RequestHandler):
@@ -111,6 +115,7 @@ class ReviewHandler(HubOAuthenticated, web.RequestHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         ns = super().get_template_namespace()
         ns.update(prefix=self.state.prefix, user=(self.current_user or {}).get("name", ""), flash_error=None, flash_info=self.get_argument("info", None))
+        ns.update(shipping=shipping_json(self.state.settings))  # the audit shipper's backlog (None without an audit bucket)
         return ns
 
     def page(self, template: str, status: int = 200, **kwargs: Any) -> None:
@@ -121,7 +126,7 @@ class ReviewHandler(HubOAuthenticated, web.RequestHandler):
             template,
             chain=chain,
             pending_count=len(self.state.registry.projects("proposed")),
-            alert_count=len(self.state.scanner.alerts()),
+            alert_count=open_alert_count(self.state),
             **kwargs,
         )
 
@@ -320,17 +325,6 @@ class HypothesisActionHandler(HypothesesHandler):
         self.redirect(self.state.prefix + "hypotheses?" + urlencode({"info": f"{action}d: {info.key} is in {Phase(info.phase).display()}"}))
 
 
-class AlertsHandler(ReviewHandler):
-    def get(self) -> None:
-        error = None
-        try:
-            self.state.scan()
-        except ValueError as exc:  # a bad alerts.toml
-            error = str(exc)
-        alerts = list(reversed(self.state.scanner.alerts()))
-        self.page("alerts.html", flash_error=error, alerts=alerts, config_path=config_file(self.state.settings), scanned=self.state.last_scan)
-
-
 class ChainHandler(ReviewHandler):
     def get(self) -> None:
         chain, verified_at = self.state.chain()
@@ -361,7 +355,7 @@ def make_app(state: ReviewState, cookie_secret: bytes | None = None) -> web.Appl
         (r"projects/([a-z0-9-]+)/(approve|reject|revoke)", ProjectActionHandler),
         (r"hypotheses", HypothesesHandler),
         (r"hypotheses/([^/]+)/(approve|reject)", HypothesisActionHandler),
-        (r"alerts", AlertsHandler),
+        *make_alert_handlers(ReviewHandler),
         (r"chain", ChainHandler),
         *make_monitoring_handlers(ReviewHandler),
     ]

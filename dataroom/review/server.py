@@ -3,8 +3,8 @@
 Like the broker, it takes everything from the environment the Hub gives a managed service
 (``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX``, ``JUPYTERHUB_API_URL``,
 ``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_CLIENT_ID``, ``JUPYTERHUB_OAUTH_CALLBACK_URL`` ...) plus
-``DATAROOM_*`` settings. It also scans the audit log for alerts every ``--scan-interval`` seconds
-(off the query path). SIGTERM or SIGINT stops it.
+``DATAROOM_*`` settings. It also evaluates the alert rules every ``--scan-interval`` seconds
+(default ``DATAROOM_ALERT_INTERVAL_S``; in a thread, off the query path). SIGTERM or SIGINT stops it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ PID_FILE_ENV = "DATAROOM_REVIEW_PID_FILE"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = service_arguments("python -m dataroom.review", "Data room security review (a JupyterHub service)", DEFAULT_PORT)
-    parser.add_argument("--scan-interval", type=float, default=30.0, help="seconds between alert scans of the audit log (0: only when the alerts page opens)")
+    parser.add_argument(
+        "--scan-interval", type=float, default=None,
+        help="seconds between alert evaluations (default: $DATAROOM_ALERT_INTERVAL_S, 5; 0: only when the alerts page opens)",
+    )
     parser.add_argument(
         "--monitor-interval", type=float, default=0.0,
         help="seconds between model monitoring runs (every registered model, as the monitor's service principal; 0: never, run `dataroom monitor run`)",
@@ -42,19 +45,12 @@ async def serve(args: argparse.Namespace) -> None:
     server.listen(args.port, address=args.ip)
     logger = logging.getLogger("dataroom.review")
 
-    def scan() -> None:
-        try:
-            raised = state.scan()
-            if raised:
-                logger.warning("%d new alert(s): %s", len(raised), "; ".join(a["message"] for a in raised))
-        except Exception:  # a scan problem must not stop the review service
-            logger.exception("alert scan failed")
+    interval = state.settings.alert_interval_s if args.scan_interval is None else args.scan_interval
+    alert_loop = None
+    if interval > 0:  # a thread, off the IO loop: a scan after a burst of thousands of records does not stall the pages
+        from dataroom.alerts.loop import AlertLoop
 
-    scanner = None
-    if args.scan_interval > 0:
-        scan()
-        scanner = PeriodicCallback(scan, args.scan_interval * 1000)
-        scanner.start()
+        alert_loop = AlertLoop(state.settings, interval, scanner=state.scanner).start()
     monitor = None
     if args.monitor_interval > 0:
         monitor = PeriodicCallback(lambda: asyncio.ensure_future(monitor_models(state, logger)), args.monitor_interval * 1000)
@@ -64,8 +60,8 @@ async def serve(args: argparse.Namespace) -> None:
         try:
             await stop.wait()
         finally:
-            if scanner is not None:
-                scanner.stop()
+            if alert_loop is not None:
+                alert_loop.stop()
             if monitor is not None:
                 monitor.stop()
             server.stop()

@@ -29,7 +29,7 @@ def review_service(
     python: str = sys.executable,
     pid_dir: Path | None = None,
     cwd: Path | None = None,
-    scan_interval: float = 30.0,
+    scan_interval: float | None = None,
     monitor_interval: float = 3600.0,
     log_level: str = "INFO",
 ) -> dict[str, Any]:
@@ -37,11 +37,12 @@ def review_service(
     environment = {"DATAROOM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     if pid_dir is not None:
         environment["DATAROOM_REVIEW_PID_FILE"] = str(pid_dir / f"service-{name}.pid")
+    interval = [] if scan_interval is None else ["--scan-interval", str(scan_interval)]  # None: $DATAROOM_ALERT_INTERVAL_S
     entry: dict[str, Any] = {
         "name": name,
         "url": f"http://127.0.0.1:{port}",
         "command": [
-            python, "-m", "dataroom.review", "--scan-interval", str(scan_interval), "--monitor-interval", str(monitor_interval), "--log-level", log_level,
+            python, "-m", "dataroom.review", *interval, "--monitor-interval", str(monitor_interval), "--log-level", log_level,
         ],
         "environment": environment,
         "oauth_no_confirm": True,

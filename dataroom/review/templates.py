@@ -19,7 +19,7 @@ BASE = r"""<!doctype html>
  .chip{display:inline-block;padding:.05rem .45rem;border-radius:.6rem;font-size:.8rem;font-weight:600}
  .allowed{background:#dff5e3;color:#17632a}.denied{background:#fde2e1;color:#9b1c1c}.invalid{background:#fff1c2;color:#7a5800}.error{background:#ece4ff;color:#4b2a9b}
  .ok{background:#dff5e3;color:#17632a}.broken{background:#fde2e1;color:#9b1c1c}
- .high{background:#fde2e1;color:#9b1c1c}.medium{background:#fff1c2;color:#7a5800}
+ .high{background:#fde2e1;color:#9b1c1c}.medium{background:#fff1c2;color:#7a5800}.critical{background:#9b1c1c;color:#fff}.low{background:#eef1f5;color:#1d2430}
  form.filters{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end;margin-bottom:1rem;background:#fff;padding:.6rem;border:1px solid #e3e6ea}
  form.filters label{display:flex;flex-direction:column;font-size:.8rem;gap:.15rem}
  input,select,textarea,button{font:inherit;font-size:.88rem} textarea{width:100%;min-height:3.2rem}
@@ -41,6 +41,7 @@ BASE = r"""<!doctype html>
  <a href="{{ prefix }}alerts">Alerts{% if alert_count %} ({{ alert_count }}){% end %}</a>
  <a href="{{ prefix }}monitoring">Monitoring</a>
  <a href="{{ prefix }}chain" id="chain-status">Audit chain: <span class="chip {{ 'ok' if chain.ok else 'broken' }}">{{ 'OK' if chain.ok else 'BROKEN' }}</span></a>
+ {% if shipping %}<span id="shipping-status" title="checkpoints signed but not yet anchored in the audit bucket">Shipping: <span class="chip {{ 'broken' if shipping['behind'] else 'ok' }}">{{ shipping['backlog'] }} waiting{% if shipping['backlog'] %}, oldest {{ int(shipping['lag_s']) }} s{% end %}</span></span>{% end %}
  <span class="who">signed in as <b id="who">{{ user }}</b></span>
 </header>
 <main>

@@ -6,20 +6,23 @@
 #   or completion record, flattened; `context` is what the scanner remembers from earlier events
 #   (denials in the window, the row-volume baseline, each column's previous classification);
 #   `config` holds the thresholds from $DATAROOM_HOME/alerts.toml. Output: a set of alerts, each
-#   {rule, severity, title, key, message}; the scanner suppresses a repeated key within config.dedupe_s.
+#   {rule, severity, title, key, message, count?, weight?}; the scanner suppresses a repeated key within
+#   config.dedupe_s in its alert log, and hands every hit to the lifecycle (count and weight: its evidence).
 #   Execution alerts (engine crashes, resource-limit bursts, queries that never completed) are in
-#   execution.rego; attempts to call denied function classes in functions.rego.
+#   execution.rego; attempts to call denied function classes in functions.rego; an audit shipper
+#   falling behind in shipping.rego. How open alerts group and escalate: lifecycle.rego.
 package dataroom.alerts
 
 import rego.v1
 
 import data.dataroom.alerts.execution
 import data.dataroom.alerts.functions
+import data.dataroom.alerts.shipping
 
 # METADATA
 # title: Alerts
 # description: Every alert one audit event raises.
-alerts(req) := ((((denied_burst(req) | unusual_volume(req)) | large_result(req)) | new_pii_column(req)) | execution.alerts(req)) | functions.alerts(req)
+alerts(req) := (((((denied_burst(req) | unusual_volume(req)) | large_result(req)) | new_pii_column(req)) | execution.alerts(req)) | functions.alerts(req)) | shipping.alerts(req)
 
 main := alerts(input)
 
@@ -37,6 +40,9 @@ denied_burst(req) := {a |
 		"title": "Burst of denied queries",
 		"key": concat(":", ["denied_burst", req.event.user]),
 		"message": sprintf("%s had %v denied queries within %v s (threshold %v); latest in project %s", [req.event.user, n, req.config.denied_burst.window_s, req.config.denied_burst.count, req.event.project_id]),
+		# evidence for the alert's lifecycle (lifecycle.rego): an alert opens with the window's count, each later hit adds its requests
+		"count": n,
+		"weight": object.get(req.event, "attempts", 1),
 	}
 }
 

@@ -27,7 +27,15 @@ test_alert_burst_at_threshold if {
 		"title": "Burst of denied queries",
 		"key": "denied_burst:alice",
 		"message": "alice had 3 denied queries within 600 s (threshold 3); latest in project p1",
+		"count": 3,
+		"weight": 1,
 	}}
+}
+
+test_alert_burst_weighs_a_coalesced_record if {
+	some a in alerts.alerts({"event": object.union(denied, {"attempts": 40}), "context": {"user_denied_in_window": 43}, "config": config})
+	a.count == 43
+	a.weight == 40
 }
 
 test_no_alert_burst_below_threshold if {
