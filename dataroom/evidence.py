@@ -26,7 +26,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -34,7 +34,11 @@ import pyarrow.parquet as pq
 
 from dataroom.audit import AuditLog, utc_now
 from dataroom.registry import SEED_ACTOR, Phase, Registry
-from dataroom.querylog import QueryLog, parse_time
+from dataroom.audit.reader import AuditView, StreamResult
+from dataroom.querylog import QueryFilter, QueryLog, parse_time
+
+if TYPE_CHECKING:
+    from dataroom.settings import Settings
 
 FORMATS = ("json", "csv", "parquet")
 
@@ -76,15 +80,20 @@ class Evidence:
         return {"window": {"since": self.since, "until": self.until}, "generated_at": self.generated_at, **self.sections}
 
 
-def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evidence:
-    """Gather the evidence for ``[since, until)`` (ISO timestamps or dates)."""
+def collect(registry: Registry, audit: AuditLog, since: str, until: str, settings: "Settings | None" = None) -> Evidence:
+    """Gather the evidence for ``[since, until)`` (ISO timestamps or dates).
+
+    With ``settings``, every audit stream of the room (one chain row each, queries from all of
+    them); without, the one log ``audit``.
+    """
     start, end = parse_time(since), parse_time(until, end_of_day=True)
     if not start or not end or start >= end:
         raise ValueError("the export window needs --since before --until")
-    verified = audit.verify()
+    view = AuditView(settings) if settings is not None else AuditView(path=audit.path, public_key=audit.pinned_public_key)
+    streams = view.verify() or [StreamResult(audit.stream, audit.path, audit.verify())]
     chain = [
         {
-            "audit_file": str(audit.path),
+            "audit_file": str(stream.path),
             "verified_at": utc_now(),
             "ok": verified.ok,
             "records": verified.records,
@@ -97,10 +106,11 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
             "key_ids": list(verified.key_ids),
             "key_source": verified.key_source,
         }
+        for stream in streams
+        for verified in [stream.result]
     ]
-    log = QueryLog(audit.path)
-    rows = log.rows()
-    in_window = [r for r in rows if start <= (r["timestamp"] or "") < end]
+    log = QueryLog(settings if settings is not None else audit.path)
+    in_window = log.rows(QueryFilter(since=start, until=end))
 
     events = registry.project_events(since=start, until=end)
     all_projects = registry.projects()
@@ -195,7 +205,12 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
                 "note": t.note,
             }
         )
-    by_decision = {r["decision_id"]: r for r in rows}
+    wanted = {d for h in hypotheses for d in h.decision_ids}
+    by_decision = {r["decision_id"]: r for r in in_window if r["decision_id"] in wanted}
+    for decision_id in wanted - set(by_decision):
+        found, _ = log.page(QueryFilter(decision_id=decision_id), limit=1)
+        if found:
+            by_decision[decision_id] = found[0]
     linked = []
     for h in hypotheses:
         for decision_id in h.decision_ids:
@@ -226,8 +241,8 @@ def collect(registry: Registry, audit: AuditLog, since: str, until: str) -> Evid
             "linked_queries": linked,
             "query_summary": summary_rows,
             "chain": chain,
-            "audit_keys": _audit_keys(audit),
-            "inclusion_proofs": _inclusion_proofs(audit, hypotheses),
+            "audit_keys": [k for stream in _logs(view, audit) for k in _audit_keys(stream)],
+            "inclusion_proofs": _inclusion_proofs(_logs(view, audit), hypotheses),
         },
     )
 
@@ -246,17 +261,31 @@ def _audit_keys(audit: AuditLog) -> list[dict[str, Any]]:
     ]
 
 
-def _inclusion_proofs(audit: AuditLog, hypotheses: list[Any]) -> list[dict[str, Any]]:
-    """One row per linked query: its proof against the newest checkpoint, or why there is none."""
+def _logs(view: AuditView, audit: AuditLog) -> list[AuditLog]:
+    """The log of every stream (the writer's own log object for its stream, so it can sign)."""
+    logs = [audit if path == audit.path else view.log(stream) for stream, path in view.paths().items()]
+    return logs or [audit]
+
+
+def _inclusion_proofs(logs: list[AuditLog], hypotheses: list[Any]) -> list[dict[str, Any]]:
+    """One row per linked query: its proof against the newest checkpoint of its stream, or why there is none."""
     from dataroom.audit.proofs import ProofError, build_proofs
 
     wanted = [(h.key, d) for h in hypotheses for d in h.decision_ids]
     if not wanted:
         return []
-    try:
-        proofs: dict[str, Any] = build_proofs(audit, {d for _, d in wanted}, sign_if_needed=True)
-    except ProofError as exc:
-        proofs = {d: str(exc) for _, d in wanted}
+    proofs: dict[str, Any] = {}
+    for log in logs:
+        missing = {d for _, d in wanted if not isinstance(proofs.get(d), dict)}
+        if not missing:
+            break
+        try:
+            found = build_proofs(log, missing, sign_if_needed=True)
+        except ProofError as exc:
+            found = {d: str(exc) for d in missing}
+        for d, proof in found.items():
+            if isinstance(proof, dict) or d not in proofs:
+                proofs[d] = proof
     rows = []
     for key, decision_id in wanted:
         proof = proofs.get(decision_id, "not found")
@@ -330,7 +359,7 @@ def write(evidence: Evidence, out_dir: Path, formats: tuple[str, ...] = FORMATS)
         "window": {"since": evidence.since, "until": evidence.until},
         "generated_at": evidence.generated_at,
         "counts": {s: len(r) for s, r in evidence.sections.items()},
-        "chain_ok": evidence.sections["chain"][0]["ok"],
+        "chain_ok": all(row["ok"] for row in evidence.sections["chain"]),
         "files": digests,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))

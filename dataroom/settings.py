@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     audit_streams: bool = Field(False, description="Each writer appends to its own stream, $DATAROOM_HOME/audit/streams/<stream>/audit.jsonl (on when audit_stream is set)")
     audit_stream: str | None = Field(None, description="This writer's stream id (default: <role>-<hostname>, e.g. broker-web1, cli-web1); implies audit_streams")
     audit_role: str = Field("cli", description="Writer role in the default stream id (the broker sets broker)")
-    audit_index_segment: int = Field(50_000, ge=100, description="Records per closed Parquet segment of the audit index (audit show, review UI)")
+    audit_index_segment: int = Field(4096, ge=100, description="Records per closed Parquet segment of the audit index (audit show, review UI)")
 
     registry_url: str | None = Field(None, description="Project/hypothesis registry database URL (default: SQLite in $DATAROOM_HOME)")
 

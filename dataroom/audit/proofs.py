@@ -68,7 +68,7 @@ def build_proofs(log: "AuditLog", decision_ids: Iterable[str], sign_if_needed: b
     if sign_if_needed and (checkpoint is None or newest_seq >= checkpoint["size"]):
         from dataroom.audit.log import AuditLog
 
-        signer = AuditLog(log.path, key_path=log.key_path, signer=log._make_signer)  # its own instance: never closes a live writer's
+        signer = AuditLog(log.path, key_path=log.key_path, signer=log._make_signer, stream=log.stream if log.tagged else None)  # its own instance: never closes a live writer's
         try:
             if log._make_signer != log._default_signer or log.key_path.exists():  # never mint a key to make a proof
                 checkpoint = signer.checkpoint("proof") or _newest_checkpoint(log)

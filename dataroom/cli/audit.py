@@ -21,13 +21,18 @@ def audit() -> None:
 @click.option("--anchor", "anchor_url", help="Also compare with the checkpoints and segments anchored at s3://bucket/prefix.")
 @click.option("--registry/--no-registry", default=True, show_default=True, help="Also check the registry's stream and every registry row against it.")
 def verify(public_key: Path | None, anchor_url: str | None, registry: bool) -> None:
-    """Check records, chain, head and signed checkpoints (and the registry); exit 1 and name the first problem if tampered with."""
+    """Check records, chain, head and signed checkpoints of every stream (and the registry); exit 1 and name the first problem if tampered with."""
+    from dataroom.audit.reader import AuditView
+
     settings = Settings()
     log = AuditLog.from_settings(settings)
     if anchor_url is None:
-        result = log.verify(public_key)
-        click.echo(result.describe())
-        ok = result.ok
+        results = AuditView(settings).verify(public_key=public_key)
+        for stream in results:
+            click.echo(stream.result.describe() if len(results) == 1 and stream.stream == "audit" else stream.describe())
+        if not results:
+            click.echo(log.verify(public_key).describe())
+        ok = all(r.result.ok for r in results)
     else:
         from dataroom.audit.anchor import AnchorTarget, s3_client, verify_anchor
 
@@ -39,7 +44,7 @@ def verify(public_key: Path | None, anchor_url: str | None, registry: bool) -> N
         click.echo(anchored.describe())
         ok = anchored.ok
     if registry:
-        check = _registry_check(settings, log, public_key)
+        check = _registry_check(settings, AuditLog(settings.audit_file, key_path=settings.audit_key_path), public_key)
         if check is not None:
             click.echo(check.describe())
             ok = ok and check.ok
@@ -212,23 +217,57 @@ def search(limit: int, as_json: bool, **criteria: str | None) -> None:
 
 
 def _list_attempts(criteria: dict[str, str | None], limit: int, as_json: bool) -> None:
-    """Print the attempts matching ``criteria``: the same filter the review UI applies."""
+    """Print the attempts matching ``criteria`` (the review UI's filter), newest last, after verifying what is shown.
+
+    Every stream is verified first, incrementally from its last verified checkpoint; a stream that
+    does not verify is re-indexed from its bytes and a warning names its first bad record. One line
+    per attempt carries both sequence numbers (``decision+completion``); without filters the other
+    records (torn lines, adoptions, alert events) are listed too, so the numbers have no gaps.
+    """
+    from dataroom.audit.reader import AuditView
     from dataroom.querylog import QueryFilter, QueryLog
 
     try:
         flt = QueryFilter.from_args(criteria)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    rows = flt.apply(QueryLog(Settings().audit_file).rows())
-    if limit:
-        rows = rows[-limit:]
-    for r in rows:
+    settings = Settings()
+    querylog = QueryLog(settings)
+    view: AuditView = querylog.view
+    broken = [r for r in view.verify(incremental=True) if not r.result.ok]
+    for bad in broken:
+        _warn_broken(view, bad)
+    querylog.refresh(rebuild=[b.stream for b in broken])
+    rows, _ = querylog.page(flt, limit=limit, events=not flt.active())
+    several = len({r["stream"] for r in rows}) > 1 or any(r["stream"] != "audit" for r in rows)
+    for r in reversed(rows):
         if as_json:
             click.echo(json.dumps(r, default=str))
             continue
+        seq = f"{r['stream']}:" if several else ""
+        seq += f"{r['seq']}" + (f"+{r['completion_seq']}" if r["completion_seq"] is not None else "")
+        if r["kind"] == "event":
+            click.echo(f"{seq:>11} {r['timestamp'][:19]} [{r['type']}] {r['sql']}")
+            continue
         rows_out = f" rows={r['rows']}" if r["rows"] is not None else ""
         reasons = f"  -- {', '.join(r['reasons'])}" if r["reasons"] else ""
-        click.echo(f"{r['seq']:>6} {r['timestamp'][:19]} {r['user']:<10} {r['project_id']:<22} {r['outcome']:<8}{rows_out} {r['decision_id']} {r['sql']!r}{reasons}")
+        click.echo(f"{seq:>11} {r['timestamp'][:19]} {r['user']:<10} {r['project_id']:<22} {r['outcome']:<8}{rows_out} {r['decision_id']} {r['sql']!r}{reasons}")
+    if broken:
+        click.secho(f"WARNING: {len(broken)} audit stream(s) failed verification (see above): what is listed may have been tampered with", fg="red", bold=True, err=True)
+        raise SystemExit(1)
+
+
+def _warn_broken(view, bad) -> None:  # type: ignore[no-untyped-def]
+    """A loud warning naming the first bad record and showing its line."""
+    result = bad.result
+    click.secho(f"WARNING: the audit log does not verify: [stream {bad.stream}] {result.describe()}", fg="red", bold=True, err=True)
+    if result.first_bad_line:
+        with bad.path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if number == result.first_bad_line:
+                    text = line.decode("utf-8", "replace").rstrip("\n")
+                    click.secho(f"  first bad record (line {number}): {text[:400]}{' ...' if len(text) > 400 else ''}", fg="red", err=True)
+                    break
 
 
 @audit.command()
@@ -250,13 +289,16 @@ def export(since: str, until: str, out_dir: Path, formats: tuple[str, ...]) -> N
     settings = Settings()
     try:
         registry = Registry.from_settings(settings, load_catalog(settings.catalog_file))
-        collected = evidence.collect(registry, AuditLog.from_settings(settings), since, until)
+        collected = evidence.collect(registry, AuditLog.from_settings(settings), since, until, settings)
     except (CatalogError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     digests = evidence.write(collected, out_dir, formats or evidence.FORMATS)
     counts = ", ".join(f"{name}={len(rows)}" for name, rows in collected.sections.items() if name != "chain")
-    chain = collected.sections["chain"][0]
+    chains = collected.sections["chain"]
+    ok = all(c["ok"] for c in chains)
     click.echo(f"evidence for [{collected.since}, {collected.until}) written to {out_dir}: {len(digests)} file(s) + manifest.json")
     click.echo(f"  {counts}")
-    click.echo(f"  audit chain: {'OK' if chain['ok'] else 'BROKEN at seq ' + str(chain['first_bad_seq']) + ': ' + chain['problem']} ({chain['records']} records)")
-    raise SystemExit(0 if chain["ok"] else 1)
+    for chain in chains:
+        where = f" [{Path(chain['audit_file']).parent.name}]" if len(chains) > 1 else ""
+        click.echo(f"  audit chain{where}: {'OK' if chain['ok'] else 'BROKEN at seq ' + str(chain['first_bad_seq']) + ': ' + chain['problem']} ({chain['records']} records)")
+    raise SystemExit(0 if ok else 1)
