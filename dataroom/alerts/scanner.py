@@ -47,8 +47,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from dataroom.audit.reader import AuditView
+from dataroom.audit.streams import LEGACY_STREAM
 from dataroom.catalog import Catalog, load_catalog
 from dataroom.alerts.lifecycle import KEYS_ENTRYPOINT, SEVERITIES_ENTRYPOINT, AlertStore
 from dataroom.alerts.config import (
@@ -148,18 +150,21 @@ class AlertScanner:
                 raised: list[dict[str, Any]] = []
                 self._hits = []
                 events = 0
-                audit_path = self.settings.audit_file
-                size = audit_path.stat().st_size if audit_path.exists() else 0
-                if size < state["offset"]:
-                    raised.append(self._alert_log_replaced(state, size))
-                    state = {**self._empty_state(), "ledger": state["ledger"]}
-                for offset, record in self._new_records(audit_path, state["offset"]):
+                view = AuditView(self.settings)  # every audit stream, merged in order; a cursor per stream
+                sizes = view.sizes()
+                cursor = state.get("cursor") or ({LEGACY_STREAM: state["offset"]} if state["offset"] else {})
+                shrunk = {s: sizes.get(s, 0) for s, read in cursor.items() if sizes.get(s, 0) < read}
+                if shrunk:
+                    raised.append(self._alert_log_replaced({**state, "offset": sum(cursor[s] for s in shrunk)}, sum(shrunk.values())))
+                    state, cursor = {**self._empty_state(), "ledger": state["ledger"]}, {}
+                for cursor, record in view.tail(cursor):
                     events += 1
                     try:
                         raised.extend(self._process(record, state, config))
                     except Exception as exc:  # never stall on one record: say so loudly instead
                         raised.append(self._unprocessable(record, exc))
-                    state["offset"], state["seq"] = offset, record.get("seq", state["seq"])
+                    state["offset"], state["seq"] = cursor.get(LEGACY_STREAM, 0), record.get("seq", state["seq"])
+                state["cursor"] = cursor
                 raised.extend(self._check_pending(state, config, now))
                 self._observe_catalog(state)
                 hit_ids = {h["alert_id"] for h in self._hits}
@@ -205,20 +210,6 @@ class AlertScanner:
         tmp = self.state_path.with_name("state.json.tmp")
         tmp.write_text(json.dumps(state, sort_keys=True))
         os.replace(tmp, self.state_path)
-
-    @staticmethod
-    def _new_records(path: Path, offset: int) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Complete records after ``offset``, each with the offset just past it."""
-        if not path.exists():
-            return
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    return  # a record still being written: next scan
-                offset += len(line)
-                if line.strip():
-                    yield offset, json.loads(line)
 
     # -- per event -------------------------------------------------------------------------------
     def _process(self, record: dict[str, Any], state: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
