@@ -23,10 +23,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataroom.policy import QUERY_ENTRYPOINT, decision_from_result
 from dataroom.rego import PolicyBundle, PolicyError
+
+if TYPE_CHECKING:
+    from dataroom.settings import Settings
 
 QUERY_PATH = "dataroom/query/main"
 # What the pipeline adds to the policy input when it records it (QueryService.run: the SQL text and
@@ -213,11 +216,9 @@ def replay(
     return report
 
 
-def records_of(path: Path) -> Iterator[dict[str, Any]]:
-    """Audit records, skipping a torn last line (replay reads; ``audit verify`` judges)."""
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        for line in fh:
-            if line.endswith(b"\n") and line.strip():
-                yield json.loads(line)
+def records_of(source: "Path | Settings") -> Iterator[dict[str, Any]]:
+    """Decision records of one audit file, or of every stream of a room (its settings), skipping a torn last line (replay reads; ``audit verify`` judges)."""
+    from dataroom.audit.reader import AuditView
+
+    view = AuditView(path=source) if isinstance(source, Path) else AuditView(source)
+    return view.records(types=("decision",))

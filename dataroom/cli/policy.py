@@ -49,7 +49,7 @@ def replay(candidate: Path, since: str | None, as_json: bool, examples: int, job
 
     try:
         start = parse_time(since)
-        report = run_replay(records_of(Settings().audit_file), candidate, start, examples=examples, jobs=jobs)
+        report = run_replay(records_of(Settings()), candidate, start, examples=examples, jobs=jobs)
     except (PolicyError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     if as_json:
