@@ -20,12 +20,14 @@ without a record of who did it and when.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import logging
 import re
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataroom.audit import AuditLog, utc_now
 from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
+from dataroom.outputs.aggregation import normalise_output_policy
 from dataroom.registry.models import HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
 
@@ -42,10 +45,12 @@ if TYPE_CHECKING:
 _PROJECTS = ProjectRow.__table__
 _POLICY_SELECT = select(
     _PROJECTS.c.id, _PROJECTS.c.description, _PROJECTS.c.members, _PROJECTS.c.tenants, _PROJECTS.c.tables,
-    _PROJECTS.c.multi_tenant, _PROJECTS.c.column_classes, _PROJECTS.c.expires, _PROJECTS.c.status,
+    _PROJECTS.c.multi_tenant, _PROJECTS.c.column_classes, _PROJECTS.c.expires, _PROJECTS.c.status, _PROJECTS.c.output_policy,
 ).where(_PROJECTS.c.id == bindparam("project_id"))
 
+log = logging.getLogger(__name__)
 SECURITY_GROUP = "security"
+APPROVER_GROUP = "approvers"  # may approve hypothesis phases and project membership, like security (not projects)
 SEED_ACTOR = "system:catalog-seed"
 DEFAULT_PROJECT_DAYS = 90
 MAX_PROJECT_DAYS = 366
@@ -85,6 +90,28 @@ class Actor:
     def is_security(self) -> bool:
         return SECURITY_GROUP in self.groups
 
+    @property
+    def may_approve(self) -> bool:
+        """Security or approver: who may approve a production phase or a new project member."""
+        return self.is_security or APPROVER_GROUP in self.groups
+
+
+def _records_refusals(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Separation of duties leaves evidence: a refused attempt is a ``registry_refusal`` record in the audit."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def inner(self: "Registry", actor: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, actor, target, *args, **kwargs)
+            except PermissionDenied as exc:
+                self._record_refusal(actor, action, target, args[0] if args and isinstance(args[0], str) else None, exc)
+                raise
+
+        return inner
+
+    return wrap
+
 
 @dataclass
 class ProjectInfo:
@@ -99,6 +126,7 @@ class ProjectInfo:
     column_classes: list[str]
     multi_tenant: bool
     expires: dt.date
+    output_policy: dict[str, Any] | None
     justification: str
     proposed_at: str
     decided_by: str | None
@@ -293,6 +321,7 @@ class Registry:
                             tables=[t.lower() for t in p.tables],
                             column_classes=[c.value for c in p.column_classes],
                             multi_tenant=p.multi_tenant,
+                            output_policy=normalise_output_policy(p.output_policy, p.multi_tenant, len(p.tenants)),
                             expires=p.expires,
                             justification=p.description or "declared in the catalog",
                             proposed_at=now,
@@ -335,6 +364,7 @@ class Registry:
             column_classes=[Classification(c) for c in row["column_classes"]],
             expires=row["expires"],
             status=row["status"],
+            output_policy=row["output_policy"],
         )
 
     @property
@@ -362,6 +392,7 @@ class Registry:
         multi_tenant: bool = False,
         expires: dt.date | None = None,
         members: Iterable[str] = (),
+        output_policy: dict[str, Any] | None = None,
     ) -> ProjectInfo:
         who = self._resolve(actor)
         if not _PROJECT_ID_RE.match(project_id or ""):
@@ -369,7 +400,9 @@ class Registry:
         if not (justification or "").strip():
             raise RegistryError("a project needs a written justification (--justification): why production data, why this scope")
         member_list = _unique([who.name, *members])
-        scope = self._check_scope(tenants, tables, column_classes, multi_tenant, expires or dt.date.today() + dt.timedelta(days=DEFAULT_PROJECT_DAYS))
+        scope = self._check_scope(
+            tenants, tables, column_classes, multi_tenant, expires or dt.date.today() + dt.timedelta(days=DEFAULT_PROJECT_DAYS), output_policy
+        )
         for m in member_list:
             if m not in self.catalog.users:
                 raise RegistryError(f"member {m!r} is not a user in the catalog")
@@ -394,6 +427,7 @@ class Registry:
                 db.add(ProjectEvent(project_id=project_id, at=now, actor=who.name, kind="member_added", subject=m, note="named in the proposal"))
             return _project_info(row)
 
+    @_records_refusals("approve_project")
     def approve(
         self,
         actor: Actor | str,
@@ -405,6 +439,7 @@ class Registry:
         column_classes: Iterable[str] | None = None,
         multi_tenant: bool | None = None,
         expires: dt.date | None = None,
+        output_policy: dict[str, Any] | None = None,
     ) -> ProjectInfo:
         """Approve a proposed project, setting its scope (defaults: the requested scope)."""
         who = self._resolve(actor)
@@ -421,6 +456,7 @@ class Registry:
                 row.column_classes if column_classes is None else column_classes,
                 row.multi_tenant if multi_tenant is None else multi_tenant,
                 row.expires if expires is None else expires,
+                row.output_policy if output_policy is None else output_policy,
             )
             for key, value in scope.items():
                 setattr(row, key, value)
@@ -437,6 +473,7 @@ class Registry:
             )
             return _project_info(row)
 
+    @_records_refusals("reject_project")
     def reject(self, actor: Actor | str, project_id: str, *, reason: str) -> ProjectInfo:
         who = self._resolve(actor)
         now = utc_now()
@@ -449,6 +486,7 @@ class Registry:
             db.add(ProjectEvent(project_id=project_id, at=now, actor=who.name, kind="rejected", note=reason.strip(), details={"requester": row.requester}))
             return _project_info(row)
 
+    @_records_refusals("revoke_project")
     def revoke(self, actor: Actor | str, project_id: str, *, reason: str) -> ProjectInfo:
         """Stop a project at once (security, or its requester withdrawing it)."""
         who = self._resolve(actor)
@@ -486,17 +524,20 @@ class Registry:
             db.add(ProjectEvent(project_id=project_id, at=now, actor=who.name, kind="expired", note=reason.strip(), details={"previous_expires": old.isoformat(), "expires": new.isoformat()}))
             return _project_info(row)
 
+    @_records_refusals("add_member")
     def add_member(self, actor: Actor | str, project_id: str, user: str, *, note: str = "") -> ProjectInfo:
         who = self._resolve(actor)
-        if not who.is_security:
-            raise PermissionDenied("adding a member widens who sees the data: only the security group may do it")
+        if not who.may_approve:
+            raise PermissionDenied(f"adding a member widens who sees the data: only the {SECURITY_GROUP} or {APPROVER_GROUP} group may do it")
         if user == who.name:
-            raise PermissionDenied("you may not add yourself to a project; ask another member of the security group")
+            raise PermissionDenied(f"you may not add yourself to a project; ask another member of the {SECURITY_GROUP} group")
         if user not in self.catalog.users:
             raise RegistryError(f"{user!r} is not a user in the catalog")
         now = utc_now()
         with self._session() as db, db.begin():
             row = self._project_row(db, project_id)
+            if who.name == row.requester:
+                raise PermissionDenied(f"{who.name} requested project {project_id} and may not widen it (segregation of duties)")
             if row.status in ("rejected", "revoked"):
                 raise Conflict(f"project {project_id} is {row.status}; members cannot be added")
             if user in row.members:
@@ -505,13 +546,14 @@ class Registry:
             db.add(ProjectEvent(project_id=project_id, at=now, actor=who.name, kind="member_added", subject=user, note=note))
             return _project_info(row)
 
+    @_records_refusals("remove_member")
     def remove_member(self, actor: Actor | str, project_id: str, user: str, *, note: str = "") -> ProjectInfo:
         who = self._resolve(actor)
         now = utc_now()
         with self._session() as db, db.begin():
             row = self._project_row(db, project_id)
-            if not (who.is_security or who.name in (row.requester, user)):
-                raise PermissionDenied(f"only the security group, the requester ({row.requester}) or {user} may remove {user}")
+            if not (who.may_approve or who.name in (row.requester, user)):  # narrowing: also the requester, or the member leaving
+                raise PermissionDenied(f"only the security or approvers group, the requester ({row.requester}) or {user} may remove {user}")
             if user not in row.members:
                 raise NotFound(f"{user} is not a member of {project_id}")
             row.members = [m for m in row.members if m != user]
@@ -628,6 +670,7 @@ class Registry:
             db.refresh(row)
             return _hypothesis_info(row)
 
+    @_records_refusals("decide_phase")
     def decide_phase(self, actor: Actor | str, hypothesis_id: int | str, *, approve: bool, note: str = "") -> HypothesisInfo:
         """Approve or reject a pending production transition; never by its author or requester."""
         who = self._resolve(actor)
@@ -641,9 +684,8 @@ class Registry:
                 raise PermissionDenied(f"{who.name} is the author of {key} and may not approve its production phase")
             if who.name == row.pending_by:
                 raise PermissionDenied(f"{who.name} asked for this transition and may not approve it")
-            project = self._project_row(db, row.project_id)
-            if not (who.is_security or who.name in project.members):
-                raise PermissionDenied(f"a production phase is approved by the security group or another member of {row.project_id}")
+            if not who.may_approve:  # a fellow data scientist is not a second pair of eyes with authority
+                raise PermissionDenied(f"a production phase is approved by the {SECURITY_GROUP} or {APPROVER_GROUP} group; {who.name} is in neither")
             if approve and not (note or "").strip():
                 raise RegistryError("approving a production phase needs a written note (what was checked)")
             db.add(
@@ -708,6 +750,22 @@ class Registry:
             raise NotFound(f"hypothesis {hypothesis_key(hid)} does not exist (see `dataroom hypothesis list`)")
         return row
 
+    def _record_refusal(self, actor: Any, action: str, target: Any, subject: str | None, exc: Exception) -> None:
+        if self.audit is None:
+            return
+        from dataroom.audit.registry_events import registry_stream
+
+        try:
+            stream = registry_stream(self.audit)
+            try:
+                stream.append({"type": "registry_refusal", "timestamp": utc_now(), "actor": str(getattr(actor, "name", actor))[:80], "action": action,
+                               "target": str(target)[:80], "subject": subject, "reason": str(exc)[:500]})
+                stream.checkpoint("refusal")
+            finally:
+                stream.close()
+        except Exception:  # the refusal stands; say loudly that its record is missing
+            log.exception("audit: refused %s could not be recorded", action)
+
     @staticmethod
     def _check_decider(who: Actor, row: ProjectRow, verb: str) -> None:
         if not who.is_security:
@@ -726,6 +784,7 @@ class Registry:
         column_classes: Iterable[str | Classification] | None,
         multi_tenant: bool,
         expires: dt.date,
+        output_policy: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         tenant_list = _unique(tenants)
         table_list = _unique(t.lower() for t in tables)
@@ -761,9 +820,20 @@ class Registry:
             problems.append(f"expiry {expires} must be after today ({today})")
         elif expires > today + dt.timedelta(days=MAX_PROJECT_DAYS):
             problems.append(f"expiry {expires} is more than {MAX_PROJECT_DAYS} days away; projects are time-boxed")
+        try:
+            output = normalise_output_policy(output_policy, bool(multi_tenant), len(tenant_list))
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise RegistryError("invalid project scope: " + "; ".join(problems))
-        return {"tenants": tenant_list, "tables": table_list, "column_classes": classes, "multi_tenant": bool(multi_tenant), "expires": expires}
+        return {
+            "tenants": tenant_list,
+            "tables": table_list,
+            "column_classes": classes,
+            "multi_tenant": bool(multi_tenant),
+            "expires": expires,
+            "output_policy": output,
+        }
 
     def _check_decisions(self, project_id: str, decision_ids: list[str]) -> None:
         if not decision_ids:
@@ -807,11 +877,19 @@ def _scope_of(p: Project) -> dict[str, Any]:
         "column_classes": [c.value for c in p.column_classes],
         "multi_tenant": p.multi_tenant,
         "expires": p.expires.isoformat(),
+        "output_policy": normalise_output_policy(p.output_policy, p.multi_tenant, len(p.tenants)),
     }
 
 
 def _row_scope(row: ProjectRow) -> dict[str, Any]:
-    return {"tenants": row.tenants, "tables": row.tables, "column_classes": row.column_classes, "multi_tenant": row.multi_tenant, "expires": row.expires}
+    return {
+        "tenants": row.tenants,
+        "tables": row.tables,
+        "column_classes": row.column_classes,
+        "multi_tenant": row.multi_tenant,
+        "expires": row.expires,
+        "output_policy": row.output_policy,
+    }
 
 
 def _scope_json(scope: dict[str, Any]) -> dict[str, Any]:
@@ -837,6 +915,7 @@ def _project_info(row: ProjectRow) -> ProjectInfo:
         column_classes=list(row.column_classes),
         multi_tenant=row.multi_tenant,
         expires=row.expires,
+        output_policy=row.output_policy,
         justification=row.justification,
         proposed_at=row.proposed_at,
         decided_by=row.decided_by,

@@ -131,6 +131,7 @@ PROJECTS = r"""{% extends "base.html" %}
  <p>{{ p.description }}</p>
  <p><b>Requester's justification:</b> {{ p.justification }}</p>
  <p><b>Members:</b> {{ ', '.join(p.members) }}</p>
+ {% if user == p.requester or user in p.members %}<p class="muted sod">You requested or would be a member of this project: another reviewer decides (segregation of duties).</p>{% else %}
  <form method="post" action="{{ prefix }}projects/{{ p.id }}/approve" class="approve-form">
   {% module xsrf_form_html() %}
   <p><label>Tenants <input name="tenants" value="{{ ', '.join(p.tenants) }}" size="30"></label>
@@ -145,7 +146,7 @@ PROJECTS = r"""{% extends "base.html" %}
  <form method="post" action="{{ prefix }}projects/{{ p.id }}/reject" class="reject-form" style="margin-top:.5rem">
   {% module xsrf_form_html() %}
   <label>Reason for rejecting <input name="reason" size="60" required></label> <button class="danger" type="submit">Reject</button>
- </form>
+ </form>{% end %}
 </div>
 {% end %}
 <h1>All projects</h1>
@@ -166,8 +167,9 @@ HYPOTHESES = r"""{% extends "base.html" %}
 {% for h in hypotheses %}<tr id="hypothesis-{{ h.key }}"><td>{{ h.key }}</td><td>{{ h.project_id }}</td><td>{{ h.statement }}</td><td>{{ h.author }}</td><td>{{ phase_display(h.phase) }}</td>
  <td>{% for d in h.decision_ids %}<a href="{{ prefix }}queries/{{ d }}"><code>{{ d[:8] }}</code></a> {% end %}</td>
  <td>{% if h.pending_phase %}asked by {{ h.pending_by }} to enter <b>{{ phase_display(h.pending_phase) }}</b>{% if h.pending_note %}: {{ h.pending_note }}{% end %}
-   <form method="post" action="{{ prefix }}hypotheses/{{ h.key }}/approve">{% module xsrf_form_html() %}<input name="note" placeholder="what you checked" required size="24"> <button class="primary" type="submit">Approve</button></form>
+   {% if user not in (h.author, h.pending_by) %}<form method="post" action="{{ prefix }}hypotheses/{{ h.key }}/approve">{% module xsrf_form_html() %}<input name="note" placeholder="what you checked" required size="24"> <button class="primary" type="submit">Approve</button></form>
    <form method="post" action="{{ prefix }}hypotheses/{{ h.key }}/reject">{% module xsrf_form_html() %}<input name="note" placeholder="why not" required size="24"> <button class="danger" type="submit">Reject</button></form>
+   {% else %}<p class="muted sod">You wrote or asked for this: another reviewer decides (segregation of duties).</p>{% end %}
  {% end %}</td></tr>
 {% end %}</tbody></table>
 <h2>Phase transitions</h2>

@@ -56,11 +56,13 @@ def test_phases_and_production_approval_by_someone_else(svc: QueryService, regis
     with pytest.raises(Conflict, match="already has a request"):
         registry.advance("bob", h.id, "5A")
 
-    # segregation of duties: neither the author nor the requester, and only security or a project member
+    # segregation of duties: neither the author nor the requester, and only the security or approvers group
     with pytest.raises(PermissionDenied, match="alice is the author"):
         registry.decide_phase("alice", h.id, approve=True, note="mine")
-    with pytest.raises(PermissionDenied, match="security group or another member"):
+    with pytest.raises(PermissionDenied, match="security or approvers group; carol is in neither"):
         registry.decide_phase("carol", h.id, approve=True, note="lgtm")
+    with pytest.raises(PermissionDenied, match="security or approvers group; bob is in neither"):  # a fellow member is not enough
+        registry.decide_phase("bob", h.id, approve=True, note="lgtm")
     done = registry.decide_phase("sam", h.id, approve=True, note="flag is internal-only; load test reviewed")
     assert done.phase == "production_feature_flagged" and done.pending_phase is None
     last = done.transitions[-1]

@@ -28,7 +28,7 @@ def propose_globex(registry: Registry, requester: str = "alice", **overrides):
 
 def test_catalog_projects_are_seeded_as_approved_with_an_explicit_trail(registry: Registry, home):
     projects = {p.id: p for p in registry.projects()}
-    assert set(projects) == {"remediation-acme", "remediation-benchmark", "model-monitoring"}
+    assert set(projects) == {"remediation-acme", "remediation-benchmark", "remediation-by-tenant", "model-monitoring"}
     acme = projects["remediation-acme"]
     assert acme.status == "approved" and acme.members == ["alice", "bob"]
     assert acme.decided_by == SEED_ACTOR
@@ -144,7 +144,7 @@ def test_expire_stops_queries_at_once(svc: QueryService, registry: Registry):
 
 def test_membership_changes_are_security_decisions_and_records(svc: QueryService, registry: Registry):
     assert svc.run("carol", "remediation-acme", ACME_SQL).outcome is Outcome.DENIED
-    with pytest.raises(PermissionDenied, match="only the security group"):
+    with pytest.raises(PermissionDenied, match="only the security or approvers group"):
         registry.add_member("alice", "remediation-acme", "carol")
     with pytest.raises(PermissionDenied, match="may not add yourself"):
         registry.add_member("sam", "remediation-acme", "sam")
@@ -173,7 +173,7 @@ def test_cli_propose_approve_list_and_segregation(invoke, home):
     assert r.exit_code == 0, r.output
     r = invoke(project_cli, "list", "--status", "approved", "--json")
     ids = [line.split('"id": "')[1].split('"')[0] for line in r.output.splitlines()]
-    assert ids == ["model-monitoring", "remediation-acme", "remediation-benchmark", "remediation-globex"]
+    assert ids == ["model-monitoring", "remediation-acme", "remediation-benchmark", "remediation-by-tenant", "remediation-globex"]
     r = invoke(project_cli, "show", "remediation-globex")
     assert "sam approved: single tenant, 30 days" in r.output
     assert "column classes: public" in r.output
