@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     audit_stream: str | None = Field(None, description="This writer's stream id (default: <role>-<hostname>, e.g. broker-web1, cli-web1); implies audit_streams")
     audit_role: str = Field("cli", description="Writer role in the default stream id (the broker sets broker)")
     audit_index_segment: int = Field(4096, ge=100, description="Records per closed Parquet segment of the audit index (audit show, review UI)")
+    review_replay_dir: Path | None = Field(None, description="Directory whose sub-directories are the candidate policies the review UI's replay page offers (default: $DATAROOM_HOME/policy-candidates)")
 
     registry_url: str | None = Field(None, description="Project/hypothesis registry database URL (default: SQLite in $DATAROOM_HOME)")
 

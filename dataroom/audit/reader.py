@@ -10,6 +10,7 @@ from its last verified checkpoint, when asked to).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from dataroom.audit.log import AuditLog
-from dataroom.audit.streams import LEGACY_STREAM, audit_dir, stream_paths
+from dataroom.audit.streams import LEGACY_STREAM, audit_dir, siblings, stream_paths
 from dataroom.audit.verify import VerifyResult
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class StreamResult:
 
 
 class AuditView:
-    """All audit streams of a room (``settings``), or one file (``path``), read as one."""
+    """All audit streams of a room (``settings``), or of the directory of one single-file log (``path``), read as one."""
 
     def __init__(self, settings: "Settings | None" = None, *, path: Path | None = None, public_key: Path | None = None) -> None:
         if settings is None and path is None:
@@ -81,16 +82,21 @@ class AuditView:
         return self.path.parent if self.path is not None else audit_dir(self.settings)  # type: ignore[arg-type]
 
     def index_dir(self, stream: str) -> Path:
-        return self.root / INDEX_DIR / (stream if self.path is None else f"file-{self.path.name}")
+        legacy = self.path is not None and stream == LEGACY_STREAM  # several single-file logs may share a directory
+        return self.root / INDEX_DIR / (f"file-{self.path.name}" if legacy else stream)  # type: ignore[union-attr]
 
     def paths(self) -> dict[str, Path]:
+        """Stream id → file: the single-file log (if present), then every stream beside it."""
         if self.path is not None:
-            return {LEGACY_STREAM: self.path} if self.path.exists() else {}
+            found = {LEGACY_STREAM: self.path} if self.path.exists() else {}
+            return {**found, **{s: p for s, p in siblings(self.path.parent).items()}}
         return stream_paths(self.settings)  # type: ignore[arg-type]
 
     def log(self, stream: str) -> AuditLog:
         if self.path is not None:
-            return AuditLog(self.path, public_key=self.public_key)
+            if stream == LEGACY_STREAM:
+                return AuditLog(self.path, public_key=self.public_key)
+            return AuditLog(self.paths()[stream], public_key=self.public_key, stream=stream)
         return AuditLog.from_settings(self.settings, stream)  # type: ignore[arg-type]
 
     # -- records -------------------------------------------------------------------------------
@@ -149,6 +155,18 @@ class AuditView:
         record.setdefault("stream", stream)
         return record
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Changes whenever a stream file, its head or its checkpoints change (size or mtime)."""
+        out: list[Any] = []
+        for stream, path in self.paths().items():
+            for p in (path, path.with_name(path.name + ".head"), path.with_name(path.name + ".checkpoints")):
+                try:
+                    st = os.stat(p)
+                    out.append((stream, p.name, st.st_size, st.st_mtime_ns, st.st_ino))
+                except FileNotFoundError:
+                    out.append((stream, p.name, None))
+        return tuple(out)
+
     # -- verification --------------------------------------------------------------------------
     def verify(self, *, incremental: bool = False, public_key: Path | None = None) -> list[StreamResult]:
         """Verify every stream (chain, head, signed checkpoints); ``incremental`` resumes from each stream's last verified checkpoint."""
@@ -164,6 +182,24 @@ class AuditView:
                 result, resumed = log.verify(key), False
             out.append(StreamResult(stream, path, result, resumed))
         return out
+
+
+def combine(results: list[StreamResult]) -> VerifyResult:
+    """One result for the whole view: the first stream that fails (named), else the sum of all streams."""
+    for r in results:
+        if not r.result.ok:
+            return dataclasses.replace(r.result, problem=f"stream {r.stream}: {r.result.problem}") if len(results) > 1 else r.result
+    if len(results) == 1:
+        return results[0].result
+    return VerifyResult(
+        True,
+        sum(r.result.records for r in results),
+        checkpoints=sum(r.result.checkpoints for r in results),
+        signed_records=sum(r.result.signed_records for r in results),
+        key_ids=tuple(sorted({k for r in results for k in r.result.key_ids})),
+        key_source=", ".join(sorted({r.result.key_source for r in results if r.result.key_source})),
+        notes=tuple([f"{len(results)} streams: {', '.join(f'{r.stream} ({r.result.records})' for r in results)}"] + [f"{r.stream}: {n}" for r in results for n in r.result.notes]),
+    )
 
 
 def records(settings: "Settings | None" = None, since: str | None = None, types: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -73,7 +73,13 @@ def stream_paths(settings: "Settings") -> dict[str, Path]:
     found: dict[str, Path] = {}
     if settings.audit_file.exists():
         found[LEGACY_STREAM] = settings.audit_file
-    root = audit_dir(settings) / STREAMS_DIR
+    return {**found, **siblings(audit_dir(settings))}
+
+
+def siblings(directory: Path) -> dict[str, Path]:
+    """The streams under ``directory/streams/``, by id."""
+    found: dict[str, Path] = {}
+    root = directory / STREAMS_DIR
     if root.is_dir():
         for child in sorted(root.iterdir()):
             if child.is_dir() and STREAM_ID.match(child.name) and child.name not in RESERVED and (child / STREAM_FILE).exists():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import logging
 import os
 import threading
@@ -30,17 +29,18 @@ from tornado import web
 
 from dataroom.alerts import AlertScanner
 from dataroom.alerts.loop import shipping_json
-from dataroom.audit import AuditLog, VerifyResult, utc_now
+from dataroom.audit import VerifyResult, utc_now
 from dataroom.catalog import Catalog
 from dataroom.registry import SECURITY_GROUP, Phase, Registry, RegistryError
-from dataroom.querylog import OUTCOMES, QueryFilter, QueryLog, summarise
+from dataroom.querylog import OUTCOMES, QueryFilter, QueryLog
 from dataroom.review.alerts import make_handlers as make_alert_handlers, open_alert_count
+from dataroom.audit.reader import combine
+from dataroom.review.audit_pages import make_handlers as make_audit_handlers
 from dataroom.review.monitoring import make_handlers as make_monitoring_handlers
 from dataroom.review.templates import LOADER
 from dataroom.settings import Settings
 
 log = logging.getLogger("dataroom.review")
-MAX_ROWS_SHOWN = 500
 AUTH_CACHE_S = 30  # re-ask the Hub about a token (and its groups) at least this often
 
 
@@ -54,21 +54,22 @@ class ReviewState:
     querylog: QueryLog = field(init=False)
     scanner: AlertScanner = field(init=False)
     last_scan: str = "never"
-    _chain: tuple[tuple[tuple[int, ...], int], VerifyResult, str] | None = None
+    _chain: tuple[tuple[Any, ...], VerifyResult, str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.querylog = QueryLog(self.settings.audit_file)
+        self.querylog = QueryLog(self.settings)  # every audit stream, through the index
         self.scanner = AlertScanner(self.settings)  # re-reads the catalog each scan (reclassifications)
 
     def chain(self) -> tuple[VerifyResult, str]:
-        """The chain's verification, recomputed whenever the log, its head or its checkpoints changed."""
-        audit = AuditLog(self.settings.audit_file, public_key=self.settings.audit_public_key)  # a pinned key, if any
-        key = tuple(os.stat(p).st_mtime_ns if p.exists() else 0 for p in (audit.path, audit.head_path, audit.checkpoint_path))
-        size = audit.path.stat().st_size if audit.path.exists() else 0
+        """Every stream's verification (resumed from its last verified checkpoint), redone whenever a stream, head or checkpoint file changed."""
+        view = self.querylog.view  # a pinned key (settings.audit_public_key), if any
+        key = view.fingerprint()
         with self._lock:
-            if self._chain is None or self._chain[0] != (key, size):
-                self._chain = ((key, size), audit.verify(), utc_now())
+            if self._chain is None or self._chain[0] != key:
+                results = view.verify(incremental=True)
+                self.querylog.refresh(rebuild=[r.stream for r in results if not r.result.ok])  # show what the file holds now
+                self._chain = (key, combine(results), utc_now())
             return self._chain[1], self._chain[2]
 
     def scan(self) -> list[dict[str, Any]]:
@@ -144,48 +145,6 @@ class RootHandler(ReviewHandler):
         self.redirect(self.state.prefix + "queries")
 
 
-class QueriesHandler(ReviewHandler):
-    def get(self) -> None:
-        args = {k: self.get_argument(k, "") for k in ("user", "project", "tenant", "decision", "since", "until", "text", "reason", "table", "live")}
-        try:
-            flt = QueryFilter.from_args(args)
-            error = None
-        except ValueError as exc:
-            flt, error = QueryFilter(), str(exc)
-        rows = flt.apply(self.state.querylog.rows())
-        shown = list(reversed(rows[-MAX_ROWS_SHOWN:]))
-        self.page(
-            "queries.html",
-            status=400 if error else 200,
-            flash_error=error,
-            rows=shown,
-            total=len(rows),
-            flt=flt,
-            args=args,
-            users=sorted(self.state.catalog.users),
-            projects=sorted(p.id for p in self.state.registry.projects()),
-            tenants=sorted(self.state.catalog.tenants),
-            outcomes=OUTCOMES,
-        )
-
-
-class QueryHandler(ReviewHandler):
-    def get(self, decision_id: str) -> None:
-        record = self.state.querylog.record(decision_id)
-        if record is None:
-            raise web.HTTPError(404, f"no audit record for decision {decision_id}")
-        row = next(r for r in self.state.querylog.rows() if r["decision_id"] == decision_id)
-        linked = self.state.registry.linked_decision_ids().get(decision_id, [])
-        self.page(
-            "query.html",
-            row=row,
-            record_json=json.dumps(record, indent=2, sort_keys=True, default=str),
-            reasons=(record.get("result") or {}).get("reasons") or [],
-            completion=record.get("completion"),
-            linked=linked,
-        )
-
-
 def _window(handler: ReviewHandler) -> tuple[QueryFilter, dict[str, str]]:
     args = {k: handler.get_argument(k, "") for k in ("since", "until")}
     try:
@@ -197,10 +156,9 @@ def _window(handler: ReviewHandler) -> tuple[QueryFilter, dict[str, str]]:
 class SummaryHandler(ReviewHandler):
     def get(self) -> None:
         flt, args = _window(self)
-        rows = flt.apply(self.state.querylog.rows())
         sections = [
-            ("user", "Per user", summarise(rows, "user"), "user"),
-            ("project_id", "Per project", summarise(rows, "project_id"), "project"),
+            ("user", "Per user", self.state.querylog.summary(flt, "user"), "user"),
+            ("project_id", "Per project", self.state.querylog.summary(flt, "project_id"), "project"),
         ]
         self.page("summary.html", sections=sections, args=args, query=urlencode({k: v for k, v in args.items() if v}))
 
@@ -209,7 +167,7 @@ class ChartHandler(ReviewHandler):
     def get(self, metric: str, kind: str) -> None:
         flt, _ = _window(self)
         key = "user" if kind == "user" else "project_id"
-        data = summarise(flt.apply(self.state.querylog.rows()), key)
+        data = self.state.querylog.summary(flt, key)
         labels = [s[key] for s in data]
         if metric == "outcomes":
             series = {o: [s[o] for s in data] for o in OUTCOMES}
@@ -328,7 +286,7 @@ class HypothesisActionHandler(HypothesesHandler):
 class ChainHandler(ReviewHandler):
     def get(self) -> None:
         chain, verified_at = self.state.chain()
-        self.page("chain.html", status=200, audit_file=self.state.settings.audit_file, verified_at=verified_at)
+        self.page("chain.html", status=200, audit_file=", ".join(map(str, self.state.querylog.view.paths().values())) or self.state.settings.audit_file, verified_at=verified_at)
 
 
 class CallbackHandler(HubOAuthCallbackHandler):
@@ -347,8 +305,7 @@ def make_app(state: ReviewState, cookie_secret: bytes | None = None) -> web.Appl
     routes = [
         (r"", RootHandler),
         (r"oauth_callback", CallbackHandler),
-        (r"queries", QueriesHandler),
-        (r"queries/([0-9a-fA-F-]{36})", QueryHandler),
+        *make_audit_handlers(ReviewHandler),  # queries (paginated), queries/<id>, replay
         (r"summary", SummaryHandler),
         (r"charts/(outcomes|rows)-(user|project)\.svg", ChartHandler),
         (r"projects", ProjectsHandler),
