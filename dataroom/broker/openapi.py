@@ -150,6 +150,24 @@ def openapi_spec(prefix: str = "/", service_name: str = "broker") -> dict[str, A
                 "get": {"summary": "Per-tenant, per-window metrics, drift and alerts of a model", "responses": {"200": {"description": "Monitoring results"}, "404": _refusal("No such model in the caller's projects."), **_AUTH_ERRORS}},
                 "post": {"summary": "Run the monitor for the model now (every query governed and audited as the monitor's principal)", "responses": {"200": {"description": "The run"}, **_AUTH_ERRORS}},
             },
+            "/v1/releases": {
+                "get": {"summary": "The caller's release requests and where they stand (a security reviewer's: all)", "responses": {"200": {"description": "Release requests"}, **_AUTH_ERRORS}},
+                "post": {
+                    "summary": "Ask for a result to leave the room: {project, title, justification, kind (table|figure|text), data (base64), filename?, decision_ids}",
+                    "description": (
+                        "The output checks run (ACRO's threshold, dominance and p-ratio rules where they apply; no PII or quasi-identifier "
+                        "values; no single-tenant cells in multi-tenant projects; the support of the linked queries) and the request is filed "
+                        "with the checker's report. Two security reviewers other than the requester release it in the review service, "
+                        "which alone hands released objects out."
+                    ),
+                    "responses": {
+                        "201": {"description": "Filed, with the checker's report"},
+                        "400": _refusal("Not a table, figure or text; not valid base64 or CSV; linked queries not the caller's in the project; a malformed request."),
+                        "413": _refusal("The object is larger than 5 MiB."),
+                        **_AUTH_ERRORS,
+                    },
+                },
+            },
             "/v1/query": {
                 "post": {
                     "summary": "Run one SQL statement through the governed pipeline",

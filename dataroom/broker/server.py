@@ -35,6 +35,7 @@ async def serve(args: argparse.Namespace) -> None:
     from dataroom.broker.auth import BrokerAuth
     from dataroom.broker.hypotheses import HypothesisHandler
     from dataroom.broker.models import ModelsHandler, MonitoringHandler
+    from dataroom.broker.releases import ReleasesHandler
     from dataroom.pipeline import QueryService
     from dataroom.settings import Settings
 
@@ -49,6 +50,7 @@ async def serve(args: argparse.Namespace) -> None:
             (r"v1/hypotheses", HypothesisHandler),
             (r"v1/models", ModelsHandler),
             (r"v1/models/([a-z0-9][a-z0-9._-]{1,62})/monitoring", MonitoringHandler),
+            (r"v1/releases", ReleasesHandler),
         ],
     )
     server = HTTPServer(app, max_body_size=MAX_BODY_BYTES, xheaders=False)  # audit the real peer, not a header

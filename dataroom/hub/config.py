@@ -18,7 +18,8 @@ What it sets up:
   ``access:services!service=broker`` (the policy still decides every query);
 * :class:`dataroom.hub.spawner.DataRoomSpawner`: a clean environment holding only
   ``DATAROOM_BROKER_URL`` and the server's Hub token, whose scopes include the broker's
-  (``server_token_scopes``), the example notebooks copied in;
+  (``server_token_scopes``), the example notebooks copied in, downloads and exports disabled
+  (:mod:`dataroom.hub.no_download`, loaded on the command line, user config files ignored);
 * isolation (``HubOptions.isolation``, the default as root): every server runs as its user's own
   system account (``dataroom-<user>``) and every hub-managed service (broker, review) as the
   service account (``dataroom``, JupyterHub's ``user`` key of a service); without it the servers
@@ -44,6 +45,7 @@ BROKER_PASS_ENVIRONMENT = ("DATAROOM_", "AWS_")
 SPAWN_ENV_KEEP = ["PATH", "LANG", "LC_ALL", "TZ"]
 CONFIG_JSON = "hub_config.json"
 CONFIG_PY = "jupyterhub_config.py"
+NO_DOWNLOAD_ARG = "--ServerApp.jpserver_extensions=dataroom.hub.no_download=True"  # see dataroom.hub.no_download
 
 
 def default_notebooks_dir() -> Path | None:
@@ -193,7 +195,8 @@ def build_hub_config(
         },
         "DataRoomSpawner": {
             "cmd": [options.python, "-m", "jupyterhub.singleuser"],
-            "args": ["--allow-root"] if options.as_root and not options.isolation else [],
+            "args": [*(["--allow-root"] if options.as_root and not options.isolation else []), NO_DOWNLOAD_ARG],
+            "disable_user_config": True,  # no config file in the user's home can take the no-download extension out
             "isolate": options.isolation,
             "account_prefix": options.account_prefix,
             "env_keep": list(SPAWN_ENV_KEEP),

@@ -11,7 +11,7 @@ import pytest
 
 from dataroom.catalog import load_catalog
 from dataroom.hub.accounts import SERVICE_ACCOUNT, Account, AccountError, ensure_account, user_account_name
-from dataroom.hub.config import HubOptions, build_hub_config
+from dataroom.hub.config import NO_DOWNLOAD_ARG, HubOptions, build_hub_config
 from dataroom.hub.isolation import installation_problems, own_tree, prepare_home, write_new_file
 
 
@@ -31,13 +31,13 @@ def test_isolated_config_runs_services_as_the_service_account_and_servers_unpriv
     config = build_hub_config(options(tmp_path, isolation=True, as_root=True), catalog, extra_services=[review, external])
     assert [s.get("user") for s in config["JupyterHub"]["services"]] == [SERVICE_ACCOUNT, SERVICE_ACCOUNT, None]
     spawner = config["DataRoomSpawner"]
-    assert spawner["isolate"] is True and spawner["args"] == []  # no --allow-root: servers are not root
+    assert spawner["isolate"] is True and spawner["args"] == [NO_DOWNLOAD_ARG]  # no --allow-root: servers are not root
     assert spawner["home_dir_template"] == str(tmp_path / "state" / "users" / "{username}")
     assert "user" not in review  # the caller's dict is left alone
 
     insecure = build_hub_config(options(tmp_path, isolation=False, as_root=True), catalog)
     assert "user" not in insecure["JupyterHub"]["services"][0]
-    assert insecure["DataRoomSpawner"]["isolate"] is False and insecure["DataRoomSpawner"]["args"] == ["--allow-root"]
+    assert insecure["DataRoomSpawner"]["isolate"] is False and insecure["DataRoomSpawner"]["args"] == ["--allow-root", NO_DOWNLOAD_ARG]
 
 
 def test_account_names_follow_the_hub_user_and_refuse_what_useradd_would(tmp_path: Path) -> None:

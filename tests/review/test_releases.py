@@ -22,6 +22,11 @@ from dataroom.registry.models import Base
 from dataroom.settings import Settings
 
 PROJECT = "remediation-acme"
+# every tenant's findings together: what the multi-tenant project's output policy allows
+BENCHMARK_SQL = (
+    "SELECT severity, count(*) AS n FROM (SELECT severity FROM acme.findings UNION ALL SELECT severity FROM globex.findings "
+    "UNION ALL SELECT severity FROM initech.findings) GROUP BY 1"
+)
 
 
 @pytest.fixture
@@ -71,7 +76,7 @@ def test_our_rules_flag_pii_columns_values_and_single_tenant_cells(svc, releases
     info = releases.request("alice", PROJECT, title="t", justification="j", obj=encode_object(frame, "t"), decision_ids=[])
     assert _check(info, "identifying_values")["cells"] == [[0, "who"], [1, "who"], [2, "who"]]
     # multi-tenant: a row keyed by a tenant is backed by that tenant alone; no output-policy facts: support unknown
-    frame, decision = _counts(svc, "SELECT severity, count(*) AS n FROM globex.findings GROUP BY 1", project="remediation-benchmark")
+    frame, decision = _counts(svc, BENCHMARK_SQL, project="remediation-benchmark")
     tagged = frame.with_columns(pl.lit("globex").alias("tenant"))
     info = releases.request("alice", "remediation-benchmark", title="t", justification="j", obj=encode_object(tagged, "t"), decision_ids=[decision])
     assert _check(info, "single_tenant")["status"] == "fail"
@@ -80,7 +85,7 @@ def test_our_rules_flag_pii_columns_values_and_single_tenant_cells(svc, releases
 
 def test_linked_queries_must_be_the_requesters_own_in_the_project(svc, releases) -> None:
     _, bobs = _counts(svc, "SELECT count(*) AS n FROM acme.findings", user="bob")
-    _, other_project = _counts(svc, "SELECT count(*) AS n FROM acme.findings", project="remediation-benchmark")
+    _, other_project = _counts(svc, BENCHMARK_SQL, project="remediation-benchmark")
     obj = encode_object(pl.DataFrame({"n": [20]}), "t")
     for ids in ([bobs], [other_project], ["00000000-0000-0000-0000-000000000000"]):
         with pytest.raises(RegistryError):
