@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -96,6 +97,9 @@ class Project(_Strict):
     column_classes: list[Classification] = Field(default_factory=lambda: list(DEFAULT_COLUMN_CLASSES))
     expires: dt.date
     status: str = "approved"
+    # Aggregation constraint on results (dataroom/outputs/aggregation.py): {min_rows, min_tenants}
+    # or {enabled = false}; unset means the default, on for multi-tenant projects only.
+    output_policy: dict[str, Any] | None = None
 
     def visible_classes(self) -> set[Classification]:
         """Column classes a session may see: PII never; quasi-identifiers never across tenants."""

@@ -84,6 +84,7 @@ class Decision:
     error: str | None = None
     rows: int | None = None
     withheld_columns: list[dict[str, str]] = field(default_factory=list)
+    suppressed: dict[str, Any] | None = None  # groups the project's output policy held back: {rows, of, rule}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Decision":
@@ -94,6 +95,7 @@ class Decision:
             error=data.get("error"),
             rows=data.get("rows"),
             withheld_columns=list(data.get("withheld_columns") or []),
+            suppressed=data.get("suppressed"),
         )
 
 
@@ -423,6 +425,9 @@ def result_notes(decision: Decision | None, table: pa.Table) -> list[str]:
     if decision is not None and decision.withheld_columns:
         left_out = ", ".join(f"{w.get('table')}.{w.get('column')} ({w.get('reason')})" for w in decision.withheld_columns)
         lines.append(f"note: * left out withheld columns: {left_out}")
+    if decision is not None and decision.suppressed and decision.suppressed.get("rows"):
+        s = decision.suppressed
+        lines.append(f"note: {s['rows']} of {s['of']} result rows suppressed: {s['rule']}")
     return lines + notes(table)
 
 

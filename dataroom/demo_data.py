@@ -41,7 +41,8 @@ GLOBEX_BATCH_MAX = 0.6
 LOW_CVSS_SHARE = 0.3
 MONITOR_USER = "svc-monitor"  # the model monitor's service principal (catalog group MONITOR_GROUP)
 MONITOR_GROUP = SERVICE_GROUP
-MONITOR_PROJECT = "model-monitoring"  # the shifted findings come from the lowest-CVSS 30 % of CVEs
+MONITOR_PROJECT = "model-monitoring"
+DEMO_PROJECT = "remediation-by-tenant"  # the notebook's project, where the demo model's hypothesis lives  # the shifted findings come from the lowest-CVSS 30 % of CVEs
 
 FINDINGS_COLUMNS = {
     "finding_id": "public",
@@ -218,12 +219,25 @@ def demo_catalog(today: dt.date | None = None) -> dict:
                 "multi_tenant": False,
                 "expires": expires,
             },
+            # Cross-tenant benchmark under the default output policy: aggregates only, every result
+            # row backed by at least 10 rows and 2 tenants (dataroom/outputs/aggregation.py).
             "remediation-benchmark": {
-                "description": "Compare the remediation-time model across all tenants",
+                "description": "Compare remediation times across all tenants (aggregates backed by several tenants)",
                 "members": ["alice"],
                 "tenants": list(TENANTS),
                 "tables": [f"{t}.findings" for t in TENANTS] + ["reference.cve"],
                 "multi_tenant": True,
+                "expires": expires,
+            },
+            # Per-tenant comparison is this project's purpose, so it is approved without an output
+            # policy: its rows stay in the room, and leave only through a two-person release.
+            DEMO_PROJECT: {
+                "description": "Fit the remediation-time model per tenant (row-level, no output policy: per-tenant results are its purpose)",
+                "members": ["alice"],
+                "tenants": list(TENANTS),
+                "tables": [f"{t}.findings" for t in TENANTS] + ["reference.cve"],
+                "multi_tenant": True,
+                "output_policy": {"enabled": False},
                 "expires": expires,
             },
             MONITOR_PROJECT: {
@@ -233,6 +247,7 @@ def demo_catalog(today: dt.date | None = None) -> dict:
                 "tables": [f"{t}.findings" for t in TENANTS],
                 "multi_tenant": True,
                 "column_classes": ["public", "internal"],
+                "output_policy": {"enabled": False},  # per-tenant metrics are what the monitor computes
                 "expires": expires,
             },
         },

@@ -62,6 +62,12 @@ def _expiry(expires: dt.datetime | None, days: int | None) -> dt.date | None:
     return None
 
 
+def _describe_output_policy(policy: dict | None) -> str:
+    if not policy or not policy.get("enabled", True):
+        return "off (results are not aggregation-constrained)"
+    return f"each result row backed by at least {policy['min_rows']} rows and {policy['min_tenants']} tenant(s)"
+
+
 def describe(p: ProjectInfo) -> str:
     lines = [
         f"{p.id}  [{p.effective_status}]  requester={p.requester}  expires={p.expires}",
@@ -69,6 +75,7 @@ def describe(p: ProjectInfo) -> str:
         f"    tenants: {', '.join(p.tenants)}  multi_tenant={str(p.multi_tenant).lower()}",
         f"    tables: {', '.join(p.tables)}",
         f"    column classes: {', '.join(p.column_classes)}",
+        f"    output policy: {_describe_output_policy(p.output_policy)}",
         f"    justification: {p.justification}",
     ]
     if p.decided_by:
@@ -93,10 +100,26 @@ def _scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--multi-tenant/--single-tenant", "multi_tenant", default=None, help="Whether queries may mix tenants."),
             click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the project (YYYY-MM-DD)."),
             click.option("--days", type=click.IntRange(1, 366), help="Project lasts this many days from today."),
+            click.option("--min-rows", type=click.IntRange(1), help="Output policy: rows behind every result row (default 10 when on)."),
+            click.option("--min-tenants", type=click.IntRange(1), help="Output policy: tenants behind every result row (default 2 for multi-tenant)."),
+            click.option(
+                "--output-policy/--no-output-policy",
+                "output_policy_on",
+                default=None,
+                help="Aggregation constraint on results (default: on for multi-tenant projects).",
+            ),
         ]
     ):
         func = option(func)
     return func
+
+
+def _output_policy(min_rows: int | None, min_tenants: int | None, on: bool | None) -> dict | None:
+    """The output policy the options ask for; None keeps the default (or the requested one, when approving)."""
+    if on is False:
+        return {"enabled": False}
+    chosen = {k: v for k, v in (("min_rows", min_rows), ("min_tenants", min_tenants)) if v is not None}
+    return chosen or ({} if on else None)
 
 
 @click.group()
@@ -112,7 +135,9 @@ def project() -> None:
 @click.option("--description", default="", help="One line: what the project is about.")
 @click.option("--justification", required=True, help="Why production data, why this scope (Project Definition).")
 @registry_errors
-def propose(project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, members, description: str, justification: str) -> None:
+def propose(
+    project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, min_rows, min_tenants, output_policy_on, members, description: str, justification: str
+) -> None:
     """Propose PROJECT_ID; it can be queried once a security reviewer approves it."""
     p = open_registry().propose(
         acting_as,
@@ -125,6 +150,7 @@ def propose(project_id: str, acting_as: str, tenants, tables, column_classes, mu
         multi_tenant=bool(multi_tenant),
         expires=_expiry(expires, days),
         members=members,
+        output_policy=_output_policy(min_rows, min_tenants, output_policy_on),
     )
     click.echo(f"proposed; awaiting approval by the security group:\n{describe(p)}")
 
@@ -135,7 +161,7 @@ def propose(project_id: str, acting_as: str, tenants, tables, column_classes, mu
 @_scope_options
 @click.option("--justification", required=True, help="Your written reason for approving this scope.")
 @registry_errors
-def approve(project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, justification: str) -> None:
+def approve(project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, min_rows, min_tenants, output_policy_on, justification: str) -> None:
     """Approve PROJECT_ID (security group; never your own or one you would be a member of).
 
     Scope options override the requested scope; omitted ones keep what was requested.
@@ -149,6 +175,7 @@ def approve(project_id: str, acting_as: str, tenants, tables, column_classes, mu
         column_classes=column_classes or None,
         multi_tenant=multi_tenant,
         expires=_expiry(expires, days),
+        output_policy=_output_policy(min_rows, min_tenants, output_policy_on),
     )
     click.echo(f"approved:\n{describe(p)}")
 

@@ -38,6 +38,8 @@ def query(user: str, project: str, fmt: str, sql: str) -> None:
         if outcome.result and outcome.result.withheld:
             withheld = ", ".join(f"{w.table}.{w.column} ({w.reason})" for w in outcome.result.withheld)
             echo_err(f"warning: * left out withheld columns: {withheld}")
+        if outcome.result and outcome.result.suppression and outcome.result.suppression.suppressed:
+            echo_err(f"note: {outcome.result.suppression.note()}")
         note = renamed_note(renamed)
         if note:
             echo_err(note)

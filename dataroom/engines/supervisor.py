@@ -40,6 +40,7 @@ from dataroom.engines.gauge import MemoryGauge
 from dataroom.engines.results import UnsealedResult, receive_table
 from dataroom.engines.visible_copies import visible_copy
 from dataroom.engines.worker import memory_message
+from dataroom.outputs.aggregation import Finish
 from dataroom.settings import Settings
 from dataroom.storage import local_parquet_files
 
@@ -57,6 +58,8 @@ S3_SETTINGS = ("aws_role_arn", "aws_external_id", "aws_region", "aws_endpoint_ur
 class ExecutionResult:
     table: pa.Table
     ipc: pa.Buffer  # the Arrow IPC stream the worker produced: hashed for the audit, sent by the broker
+    groups: int | None = None  # under an output policy: groups computed, and how many were suppressed
+    suppressed: int | None = None
 
 
 class Worker:
@@ -117,10 +120,12 @@ class Worker:
             self.kill()
             raise EngineFailure(reply.get("message", "the query engine could not open the project"), reply.get("kind", "WorkerStart"))
 
-    def run(self, sql: str, *, max_rows: int, timeout_s: float, grace_s: float, cancellation: Cancellation) -> ExecutionResult:
+    def run(
+        self, sql: str, *, max_rows: int, timeout_s: float, grace_s: float, cancellation: Cancellation, finish: Finish | None = None
+    ) -> ExecutionResult:
         with cancellation.running(self.kill):
             try:
-                self._send(op="run", sql=sql, max_rows=max_rows, timeout_s=timeout_s)
+                self._send(op="run", sql=sql, max_rows=max_rows, timeout_s=timeout_s, finish=finish.to_dict() if finish else None)
             except OSError:  # it died while idle (e.g. the kernel's OOM killer)
                 raise self._died() from None
             if not self._conn.poll(timeout_s + grace_s):
@@ -129,7 +134,7 @@ class Worker:
             try:
                 reply = self._receive()
                 if reply.get("reply") == "ok":
-                    return ExecutionResult(*receive_table(self._conn, int(reply["size"])))
+                    return ExecutionResult(*receive_table(self._conn, int(reply["size"])), reply.get("groups"), reply.get("suppressed"))
             except UnsealedResult as exc:  # a worker that misbehaves is not used again
                 self.kill()
                 raise EngineFailure(str(exc), "UnsealedResult") from None
@@ -261,8 +266,10 @@ class SupervisedEngine:
         else:
             worker.discard()
 
-    def execute(self, user: str, project: Project, sql: str, cancellation: Cancellation | None = None) -> ExecutionResult:
-        """Run one decided statement; raises EngineRefusal, SqlError or EngineFailure."""
+    def execute(
+        self, user: str, project: Project, sql: str, cancellation: Cancellation | None = None, finish: Finish | None = None
+    ) -> ExecutionResult:
+        """Run one decided statement (then ``finish`` over its groups, under an output policy); raises EngineRefusal, SqlError or EngineFailure."""
         cancellation = cancellation or Cancellation()
         if cancellation.requested:
             raise EngineRefusal("cancelled", "the query was cancelled before it ran")
@@ -276,6 +283,7 @@ class SupervisedEngine:
                 timeout_s=self.settings.query_timeout_s,
                 grace_s=self.settings.kill_grace_s,
                 cancellation=cancellation,
+                finish=finish,
             )
         finally:
             self._checkin(user, pool, worker)

@@ -73,6 +73,7 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal
     from dataroom.engines.results import send_sealed, write_sealed
+    from dataroom.outputs.aggregation import Finish, finish_groups
 
     user_sql_errors = (
         duckdb.BinderException,
@@ -114,8 +115,12 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
             os.abort()
         try:
             table = session.execute(sql, max_rows=request["max_rows"], timeout_s=request["timeout_s"])
+            groups = suppressed = None
+            if request.get("finish"):  # an output policy: keep the supported groups (dataroom/outputs/aggregation.py)
+                groups = table.num_rows
+                table, suppressed = finish_groups(table, Finish.from_dict(request["finish"]))
             fd, size = write_sealed(table)
-            reply(reply="ok", rows=table.num_rows, size=size)
+            reply(reply="ok", rows=table.num_rows, size=size, groups=groups, suppressed=suppressed)
             send_sealed(conn, fd)
         except EngineRefusal as refusal:
             reply(reply="refused", code=refusal.code, message=refusal.message)

@@ -1,6 +1,6 @@
 """The demo model of ``dataroom demo-data``: ``remediation-days-linear``, in phase 5A, out of the box.
 
-alice registers a hypothesis in ``remediation-benchmark`` ("remediation days grow linearly with
+alice registers a hypothesis in ``remediation-by-tenant`` ("remediation days grow linearly with
 CVSS in every tenant"), takes it through phases 3 and 4 and asks for 5A, which sam (security)
 approves; she then registers a linear regression of ``remediation_days`` on ``cvss`` fitted on
 acme's and globex's first months (the reference period), stored as a skops file. The fit reads
@@ -13,14 +13,13 @@ import datetime as dt
 
 import duckdb
 
-from dataroom.demo_data import TIMELINE_START
+from dataroom.demo_data import DEMO_PROJECT, TIMELINE_START
 from dataroom.monitoring.artifacts import dumps
 from dataroom.registry import Phase, Registry
 from dataroom.registry.models_registry import ModelInfo
 from dataroom.settings import Settings
 
 DEMO_MODEL = "remediation-days-linear"
-DEMO_PROJECT = "remediation-benchmark"
 DEMO_AUTHOR = "alice"
 DEMO_APPROVER = "sam"
 REFERENCE = (TIMELINE_START, TIMELINE_START + dt.timedelta(weeks=26))

@@ -42,6 +42,9 @@ class ProjectRow(Base):
     tables: Mapped[list[str]] = mapped_column(JSON)
     column_classes: Mapped[list[str]] = mapped_column(JSON)
     multi_tenant: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Aggregation constraint on results ({min_rows, min_tenants} or {enabled: false}; NULL: the
+    # default for multi_tenant), approved with the scope: dataroom/outputs/aggregation.py.
+    output_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     expires: Mapped[dt.date] = mapped_column(Date)
     justification: Mapped[str] = mapped_column(Text)  # the requester's case for the project
     proposed_at: Mapped[str] = mapped_column(String(40))

@@ -10,6 +10,7 @@ import rego.v1
 
 import data.dataroom.query.columns
 import data.dataroom.query.functions
+import data.dataroom.query.output
 import data.dataroom.query.project
 import data.dataroom.query.quarantine
 import data.dataroom.query.statements
@@ -25,7 +26,7 @@ reasons(req) := scope if {
 
 reasons(req) := found if {
 	count(project.unavailable(req)) == 0
-	found := (((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)) | quarantine.reasons(req)
+	found := ((((((statements.reasons(req) | project.reasons(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)) | quarantine.reasons(req)) | output.reasons(req)
 }
 
 # METADATA

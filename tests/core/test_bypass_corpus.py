@@ -240,11 +240,11 @@ def test_star_result_names_withheld_columns(service) -> None:
 
 def test_multi_tenant_project_withholds_quasi_identifiers(service) -> None:
     union = "SELECT cvss FROM acme.findings UNION ALL SELECT cvss FROM globex.findings"
-    assert service.run("alice", "remediation-benchmark", union).outcome is Outcome.ALLOWED
-    denied = service.run("alice", "remediation-benchmark", "SELECT asset_hostname FROM acme.findings UNION ALL SELECT asset_hostname FROM initech.findings")
+    assert service.run("alice", "remediation-by-tenant", union).outcome is Outcome.ALLOWED
+    denied = service.run("alice", "remediation-by-tenant", "SELECT asset_hostname FROM acme.findings UNION ALL SELECT asset_hostname FROM initech.findings")
     assert denied.outcome is Outcome.DENIED
     assert {r.code for r in denied.reasons} == {"column_class_not_allowed"}
-    star = service.run("alice", "remediation-benchmark", "SELECT * FROM globex.findings LIMIT 3")
+    star = service.run("alice", "remediation-by-tenant", "SELECT * FROM globex.findings LIMIT 3")
     assert "asset_hostname" not in star.table.column_names and "asset_ip" not in star.table.column_names
     assert {w.reason for w in star.result.withheld if w.column == "asset_ip"} == {"quasi-identifiers are withheld in multi-tenant projects"}
 

@@ -285,7 +285,7 @@ def test_the_notebook_holds_queries() -> None:
     assert len(_notebook_queries()) >= 2
 
 
-@pytest.mark.parametrize("project, sql", [("remediation-acme", q) for q in README + MONITORING] + [("remediation-benchmark", q) for q in _notebook_queries()])
+@pytest.mark.parametrize("project, sql", [("remediation-acme", q) for q in README + MONITORING] + [("remediation-by-tenant", q) for q in _notebook_queries()])
 def test_readme_notebook_and_monitoring_queries_run(service, project: str, sql: str) -> None:
     outcome = service.run("alice", project, sql)
     assert outcome.outcome is Outcome.ALLOWED, outcome.summary()

@@ -17,7 +17,7 @@ CLIENTS = 24
 WORKLOAD = [
     ("alice", "remediation-acme", "SELECT severity, avg(remediation_days) AS days FROM acme.findings GROUP BY severity", "allowed"),
     ("bob", "remediation-acme", "SELECT count(*) AS n FROM acme.assets", "allowed"),
-    ("alice", "remediation-benchmark", "SELECT 'globex' AS t, regr_r2(remediation_days, cvss) AS r2 FROM globex.findings", "allowed"),
+    ("alice", "remediation-by-tenant", "SELECT 'globex' AS t, regr_r2(remediation_days, cvss) AS r2 FROM globex.findings", "allowed"),
     ("mallory", "remediation-acme", "SELECT count(*) AS n FROM acme.findings", "denied"),
     ("alice", "remediation-acme", "SELECT analyst_name FROM acme.findings", "denied"),
     ("bob", "remediation-acme", "SELEC broken", "invalid"),

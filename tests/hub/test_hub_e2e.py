@@ -106,7 +106,7 @@ def test_the_servers_own_token_is_what_the_broker_accepts(room: RunningRoom, ali
         "import json, dataroom; room = dataroom.connect(); print(json.dumps({'me': room.whoami(), 'projects': room.projects()['id'].to_list()}))",
     )
     assert out["me"] == {"name": "alice", "groups": ["data-scientists"]}
-    assert sorted(out["projects"]) == ["remediation-acme", "remediation-benchmark"]
+    assert sorted(out["projects"]) == ["remediation-acme", "remediation-benchmark", "remediation-by-tenant"]
 
 
 def test_the_example_notebooks_are_in_the_users_directory(room: RunningRoom, alice) -> None:

@@ -55,7 +55,7 @@ def test_remediation_by_tenant_runs_top_to_bottom_in_a_spawned_kernel(room: Runn
 
     # the hypothesis cell registered a hypothesis linking exactly the exploration queries
     hypothesis = kernel_json(alice_kernel, "import json; print(json.dumps(hypothesis))")
-    assert hypothesis["project_id"] == "remediation-benchmark" and hypothesis["author"] == "alice"
+    assert hypothesis["project_id"] == "remediation-by-tenant" and hypothesis["author"] == "alice"
     assert hypothesis["phase"] == "data_exploration"
     assert sorted(hypothesis["decision_ids"]) == sorted(r["decision_id"] for r in exploration)
 
@@ -77,4 +77,4 @@ def test_remediation_by_tenant_runs_top_to_bottom_in_a_spawned_kernel(room: Runn
     for alert in registry.models.alerts(open_only=True):
         if alert.acknowledged_at is None and any(a.open for a in registry.models.alerts(open_only=True) if a.id == alert.id):
             registry.models.acknowledge("sam", alert.id, "hub notebook test: reviewed")
-    assert registry.quarantines("remediation-benchmark") == []
+    assert registry.quarantines("remediation-by-tenant") == []

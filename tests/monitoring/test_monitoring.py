@@ -91,28 +91,28 @@ def test_every_monitoring_query_is_decided_and_audited_as_the_monitor(monitored)
 def test_quarantine_denies_the_models_project_until_someone_else_acknowledges(monitored):
     service, registry = monitored.service, monitored.service.registry
     sql = "SELECT count(*) AS n FROM initech.findings WHERE detected_at >= TIMESTAMP '2024-10-01'"
-    denied = service.run("alice", "remediation-benchmark", sql)
+    denied = service.run("alice", "remediation-by-tenant", sql)
     assert denied.outcome is Outcome.DENIED
     assert [r.code for r in denied.reasons] == ["tenant_quarantined"]
     assert "initech" in denied.reasons[0].message and INITECH_ONBOARDING.isoformat() in denied.reasons[0].message
     # other tenants of the project stay readable; other projects are not the model's
-    assert service.run("alice", "remediation-benchmark", "SELECT count(*) FROM acme.findings").outcome is Outcome.ALLOWED
+    assert service.run("alice", "remediation-by-tenant", "SELECT count(*) FROM acme.findings").outcome is Outcome.ALLOWED
     initech_alert = next(a for a in registry.models.alerts(monitored.model.name) if a.segment == "initech")
     with pytest.raises(PermissionDenied, match="author"):
         registry.models.acknowledge("alice", initech_alert.id, "looks fine to me")
     with pytest.raises(PermissionDenied):
         registry.models.acknowledge("mallory", initech_alert.id, "not my project")
-    assert service.run("alice", "remediation-benchmark", sql).outcome is Outcome.DENIED  # refusals changed nothing
+    assert service.run("alice", "remediation-by-tenant", sql).outcome is Outcome.DENIED  # refusals changed nothing
     acked = registry.models.acknowledge("sam", initech_alert.id, "initech's cycle is not CVSS-driven: excluded from the model, retraining")
-    assert acked.acknowledged_by == "sam" and acked.quarantined_projects == ["remediation-benchmark"]
-    allowed = service.run("alice", "remediation-benchmark", sql)
+    assert acked.acknowledged_by == "sam" and acked.quarantined_projects == ["remediation-by-tenant"]
+    allowed = service.run("alice", "remediation-by-tenant", sql)
     assert allowed.outcome is Outcome.ALLOWED and allowed.table.column("n")[0].as_py() > 0
     # globex is still quarantined; running the monitor again raises nothing already acknowledged or open
-    assert [r.code for r in service.run("alice", "remediation-benchmark", "SELECT count(*) FROM globex.findings").reasons] == ["tenant_quarantined"]
+    assert [r.code for r in service.run("alice", "remediation-by-tenant", "SELECT count(*) FROM globex.findings").reasons] == ["tenant_quarantined"]
     again = MonitorRunner(service).run(monitored.model.name)[0]
     assert again.alerts == []
     assert len(again.decision_ids) == 3  # the reference bins are kept: one scan per tenant
-    assert service.run("alice", "remediation-benchmark", sql).outcome is Outcome.ALLOWED
+    assert service.run("alice", "remediation-by-tenant", sql).outcome is Outcome.ALLOWED
 
 
 # -- registration refusals: clear errors, nothing stored -------------------------------------------
@@ -132,7 +132,7 @@ def fresh_registry(monitored):
 @pytest.fixture
 def production_hypothesis(fresh_registry):
     """A new hypothesis of alice's in 5A (sam approved): the demo one went back to phase 2 on the alerts."""
-    h = fresh_registry.register_hypothesis("alice", "remediation-benchmark", "CVSS predicts remediation in acme and globex")
+    h = fresh_registry.register_hypothesis("alice", "remediation-by-tenant", "CVSS predicts remediation in acme and globex")
     for phase in ("3", "4", "5A"):
         fresh_registry.advance("alice", h.id, phase)
     return fresh_registry.decide_phase("sam", h.id, approve=True, note="reviewed").key
@@ -166,7 +166,7 @@ def test_pii_or_quasi_identifier_feature_is_refused(fresh_registry, monitored, p
 
 def test_registration_before_phase_5a_is_refused(fresh_registry, monitored):
     before = _count(fresh_registry)
-    h = fresh_registry.register_hypothesis("alice", "remediation-benchmark", "CVSS predicts remediation in acme")
+    h = fresh_registry.register_hypothesis("alice", "remediation-by-tenant", "CVSS predicts remediation in acme")
     with pytest.raises(Exception, match=r"5A or 5B"):
         _register(fresh_registry, monitored, _estimator_bytes(), hypothesis=h.key)
     assert _count(fresh_registry) == before
@@ -269,7 +269,7 @@ def test_cli_model_register_list_and_refusal(monitored, production_hypothesis, m
     refused = runner.invoke(cli, ["model", "register", "cli-model", "--as", "alice", "--file", str(bad), *args])
     assert refused.exit_code == 2 and "not a skops file" in refused.stderr
     outsider = runner.invoke(cli, ["model", "register", "cli-model", "--as", "mallory", "--file", str(model_file), *args])
-    assert outsider.exit_code == 3 and "only members of remediation-benchmark" in outsider.stderr
+    assert outsider.exit_code == 3 and "only members of remediation-by-tenant" in outsider.stderr
     assert [m.version for m in Registry.from_settings(monitored.settings).models.models("cli-model")] == [1]
 
 

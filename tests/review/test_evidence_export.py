@@ -131,7 +131,7 @@ def test_cli_export_and_broken_chain(svc: QueryService, registry: Registry, invo
 
 
 def test_cli_search_filters(svc: QueryService, invoke):
-    a = svc.run("alice", "remediation-benchmark", "SELECT count(*) FROM acme.findings JOIN globex.findings USING (cve_id)")
+    a = svc.run("alice", "remediation-by-tenant", "SELECT count(*) FROM acme.findings JOIN globex.findings USING (cve_id)")
     b = svc.run("alice", "remediation-acme", "SELECT analyst_email FROM acme.findings")
     c = svc.run("bob", "remediation-acme", "SELECT count(*) FROM acme.findings")
     assert [x.outcome for x in (a, b, c)] == [Outcome.ALLOWED, Outcome.DENIED, Outcome.ALLOWED]

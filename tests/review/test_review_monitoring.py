@@ -53,7 +53,7 @@ def test_monitor_through_the_broker_then_acknowledge_in_the_browser(review_room,
         assert decisions[d]["input"]["user"]["name"] == "svc-monitor" and decisions[d]["input"]["project_id"] == "model-monitoring"
     svc = QueryService(settings)
     try:
-        denied = svc.run("alice", "remediation-benchmark", "SELECT count(*) FROM initech.findings")
+        denied = svc.run("alice", "remediation-by-tenant", "SELECT count(*) FROM initech.findings")
         assert [r.code for r in denied.reasons] == ["tenant_quarantined"]
 
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -83,8 +83,8 @@ def test_monitor_through_the_broker_then_acknowledge_in_the_browser(review_room,
         page.screenshot(path=str(ARTIFACTS / "11-monitoring-acknowledged.png"), full_page=True)
         context.close()
 
-        assert svc.run("alice", "remediation-benchmark", "SELECT count(*) FROM initech.findings").outcome is Outcome.ALLOWED
-        assert [q["tenant"] for q in registry.quarantines("remediation-benchmark")] == ["globex"]
+        assert svc.run("alice", "remediation-by-tenant", "SELECT count(*) FROM initech.findings").outcome is Outcome.ALLOWED
+        assert [q["tenant"] for q in registry.quarantines("remediation-by-tenant")] == ["globex"]
     finally:
         svc.close()
         for alert in registry.models.alerts(open_only=True):  # leave the shared room as the other tests expect it

@@ -1,0 +1,619 @@
+"""Aggregation constraints: every released group is backed by enough rows and enough tenants.
+
+A project's output policy (``min_rows``, ``min_tenants``; on by default for multi-tenant
+projects) says how many source rows and how many tenants must stand behind each row of a
+result. The support is computed *with* the query, never by a second one that could disagree:
+the statement is rewritten through DuckDB's own parse tree (``json_serialize_sql`` /
+``json_deserialize_sql``) so that each output group carries two more aggregates, its row count
+and its distinct-tenant count. The engine then keeps only the groups that meet the policy and
+applies the query's own DISTINCT, ORDER BY and LIMIT to them (:class:`Finish`), so a LIMIT or a
+sort can never reveal a group that was suppressed.
+
+How each source row knows its tenant: a tenant's table is one relation (``acme.findings``), so a
+base table contributes its tenant as a constant, and row-level subqueries, CTEs and UNION ALL
+branches pass a ``__dr_tenant`` column up to the aggregate. When rows can be repeated before
+they are counted (joins, a table or CTE read twice, ``unnest``), rows are counted by identity
+instead (``row_number()`` per base table, counted distinct), so duplication never inflates the
+support.
+
+What cannot be rewritten soundly is refused with advice (the policy turns :attr:`OutputPlan.problem`
+into a denial): row-level output, nested aggregates, subquery expressions, window functions over
+groups, UNION/INTERSECT/EXCEPT without ALL, joins between two tenants' tables. Which aggregate
+functions may be used is the policy's call (``policies/query/output.rego``), from
+:attr:`OutputPlan.aggregates`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+import duckdb
+
+from dataroom.catalog import Catalog, Project
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TENANT = "__dr_tenant"  # a row's tenant, carried up from the base table
+ROW = "__dr_row"  # a row's identity within its base table (counting by identity only)
+SUPPORT_ROWS = "__dr_rows"
+SUPPORT_TENANTS = "__dr_tenants"
+ORDER_KEY = "__dr_order_{}"
+GROUPS = "__dr_groups"  # the relation the finish step reads
+SET_RETURNING = {"unnest", "unlist"}
+DEFAULT_MIN_ROWS = 10
+DEFAULT_MIN_TENANTS = 2
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """Per-project aggregation constraint; ``min_tenants`` 1 for a single-tenant project."""
+
+    min_rows: int = DEFAULT_MIN_ROWS
+    min_tenants: int = DEFAULT_MIN_TENANTS
+
+    @classmethod
+    def for_project(cls, project: Project) -> "OutputPolicy | None":
+        """The project's policy: its own if set, else the default (on for multi-tenant projects)."""
+        configured = project.output_policy
+        if configured is not None:
+            return None if not configured.get("enabled", True) else cls(int(configured.get("min_rows", DEFAULT_MIN_ROWS)), int(configured.get("min_tenants", 1)))
+        return cls() if project.multi_tenant else None
+
+    def to_dict(self) -> dict[str, int]:
+        return {"min_rows": self.min_rows, "min_tenants": self.min_tenants}
+
+    def describe(self) -> str:
+        tenants = f" and {self.min_tenants} tenants" if self.min_tenants > 1 else ""
+        return f"each result row must be backed by at least {self.min_rows} rows{tenants} (the project's output policy)"
+
+
+def normalise_output_policy(value: dict[str, Any] | None, multi_tenant: bool, tenants: int) -> dict[str, Any]:
+    """The output policy a project is approved with, stored explicitly; raises ValueError naming the problem.
+
+    ``None`` means the default: on (10 rows, 2 tenants) for a multi-tenant project, off otherwise.
+    """
+    if value is None:
+        return {"min_rows": DEFAULT_MIN_ROWS, "min_tenants": DEFAULT_MIN_TENANTS} if multi_tenant else {"enabled": False}
+    if not value.get("enabled", True):
+        return {"enabled": False}
+    unknown = set(value) - {"enabled", "min_rows", "min_tenants"}
+    if unknown:
+        raise ValueError(f"unknown output policy setting(s) {', '.join(sorted(unknown))} (use min_rows, min_tenants, enabled)")
+    min_rows = int(value.get("min_rows", DEFAULT_MIN_ROWS))
+    min_tenants = int(value.get("min_tenants", DEFAULT_MIN_TENANTS if multi_tenant else 1))
+    if min_rows < 1:
+        raise ValueError("output policy min_rows must be at least 1")
+    if not 1 <= min_tenants <= max(tenants, 1):
+        raise ValueError(f"output policy min_tenants must be between 1 and the project's {tenants} tenant(s)")
+    return {"min_rows": min_rows, "min_tenants": min_tenants}
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The step the engine runs over the groups: keep those with support, then DISTINCT/ORDER/LIMIT.
+
+    ``sql`` reads ``__dr_groups`` whose first ``outputs`` columns are renamed ``c0, c1, …``; it is
+    written here from the parse tree's ORDER BY/LIMIT parts only (no user text), so it cannot
+    read anything but the groups.
+    """
+
+    sql: str
+    outputs: int
+    min_rows: int
+    min_tenants: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sql": self.sql, "outputs": self.outputs, "min_rows": self.min_rows, "min_tenants": self.min_tenants}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finish":
+        return cls(str(data["sql"]), int(data["outputs"]), int(data["min_rows"]), int(data["min_tenants"]))
+
+    @property
+    def support_condition(self) -> str:
+        return f"({SUPPORT_ROWS} IS NULL OR ({SUPPORT_ROWS} >= {self.min_rows} AND {SUPPORT_TENANTS} >= {self.min_tenants}))"
+
+
+@dataclass
+class OutputPlan:
+    """What the policy is told (:meth:`facts`) and what the engine runs (``groups_sql`` + ``finish``)."""
+
+    policy: OutputPolicy
+    problem: str | None = None  # why the support cannot be computed, and what to write instead
+    aggregates: list[str] = field(default_factory=list)  # aggregate functions the statement calls
+    groups_sql: str | None = None
+    finish: Finish | None = None
+    counting: str = "rows"  # rows | identity
+
+    def facts(self) -> dict[str, Any]:
+        return {"policy": self.policy.to_dict(), "problem": self.problem, "aggregates": sorted(set(self.aggregates)), "counting": self.counting}
+
+
+class Unsupported(Exception):
+    """A construct whose support cannot be computed soundly; the message says what to write instead."""
+
+
+# -- parse tree helpers ----------------------------------------------------------------------------
+class _Parser:
+    """One DuckDB connection per thread, only for the parser and the aggregate function list."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._aggregates: frozenset[str] | None = None
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = duckdb.connect(config={"enable_external_access": False, "threads": 1})
+            self._local.con = con
+        return con
+
+    def tree(self, sql: str) -> dict:
+        raw = self.connection().execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
+        return json.loads(raw)
+
+    def sql(self, tree: dict) -> str:
+        return self.connection().execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchall()[0][0]
+
+    def aggregates(self) -> frozenset[str]:
+        if self._aggregates is None:
+            rows = self.connection().execute("SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'").fetchall()
+            self._aggregates = frozenset(r[0].lower() for r in rows) | {"count_star"}
+        return self._aggregates
+
+    def expression(self, text: str) -> dict:
+        """The parse tree of one expression, taken from ``SELECT <text>``."""
+        return self.tree(f"SELECT {text}")["statements"][0]["node"]["select_list"][0]
+
+    def table_ref(self, text: str) -> dict:
+        return self.tree(f"SELECT * FROM {text}")["statements"][0]["node"]["from_table"]
+
+
+_PARSER = _Parser()
+
+
+def _walk(value: Any) -> Iterator[dict]:
+    """Every dict in a parse tree, parents before children."""
+    if isinstance(value, dict):
+        yield value
+        for v in value.values():
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+
+
+def _expressions(node: dict) -> Iterator[dict]:
+    """The expressions a SELECT node evaluates itself (not those of its FROM's subqueries)."""
+    for key in ("select_list", "where_clause", "group_expressions", "having", "qualify"):
+        yield from _walk(node.get(key))
+    for modifier in node.get("modifiers") or []:
+        yield from _walk(modifier)
+    yield from _join_conditions(node.get("from_table"))
+
+
+def _join_conditions(ref: dict | None) -> Iterator[dict]:
+    if ref and ref.get("type") == "JOIN":
+        yield from _walk(ref.get("condition"))
+        yield from _join_conditions(ref.get("left"))
+        yield from _join_conditions(ref.get("right"))
+
+
+def _functions(node: dict) -> Iterator[dict]:
+    return (e for e in _expressions(node) if e.get("class") == "FUNCTION")
+
+
+def _is_aggregate_node(node: dict) -> bool:
+    if node.get("group_expressions") or node.get("group_sets") or node.get("aggregate_handling") == "FORCE_AGGREGATES":
+        return True
+    aggregates = _PARSER.aggregates()
+    return any(
+        e.get("class") == "FUNCTION" and e.get("function_name", "").lower() in aggregates
+        for key in ("select_list", "having")
+        for e in _walk(node.get(key))
+    )
+
+
+def _strip_locations(value: Any) -> Any:
+    """A copy without source positions and aliases, for comparing expressions structurally."""
+    if isinstance(value, dict):
+        return {k: _strip_locations(v) for k, v in value.items() if k not in ("query_location", "query_location_length", "alias")}
+    if isinstance(value, list):
+        return [_strip_locations(v) for v in value]
+    return value
+
+
+def _constant_int(expression: dict | None) -> int | None:
+    if expression and expression.get("class") == "CONSTANT":
+        literal = expression.get("literal") or {}
+        if literal.get("kind") in ("INTEGER", "BIGINT", "HUGEINT", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER"):
+            return int(literal["text"])
+    return None
+
+
+# -- the rewrite -----------------------------------------------------------------------------------
+@dataclass
+class _Tag:
+    """How a relation's rows name their tenant (and identity): SQL expressions, or None if untagged."""
+
+    tenant: str | None
+    row: str | None = None
+    relation: str | None = None  # the alias whose star (``alias.*`` or ``*``) would show hidden columns
+    hidden: tuple[str, ...] = ()  # columns this relation adds that the user's stars must not see
+
+
+class _Rewriter:
+    def __init__(self, catalog: Catalog, policy: OutputPolicy) -> None:
+        self.catalog = catalog
+        self.policy = policy
+        self.aggregates: list[str] = []
+        self.identity = False  # count rows by identity (set by _needs_identity before rewriting)
+
+    # The statement --------------------------------------------------------------------------
+    def plan(self, sql: str) -> OutputPlan:
+        tree = _PARSER.tree(sql)
+        if tree.get("error"):
+            raise ValueError(tree.get("error_message", "unparseable"))  # the analysis already denies it
+        statements = tree["statements"]
+        if len(statements) != 1:
+            raise ValueError("one statement")
+        root = statements[0]["node"]
+        self.identity = self._needs_identity(root)
+        if root["type"] == "SET_OPERATION_NODE":
+            finish = self._set_operation_top(root, {})
+        elif root["type"] == "SELECT_NODE":
+            finish = self._aggregate_top(root, {})
+        else:
+            raise Unsupported(f"a {root['type'].lower().replace('_', ' ')} cannot be checked against the output policy: write one SELECT … GROUP BY")
+        return OutputPlan(
+            self.policy,
+            aggregates=self.aggregates,
+            groups_sql=_PARSER.sql(tree),
+            finish=finish,
+            counting="identity" if self.identity else "rows",
+        )
+
+    def _needs_identity(self, root: dict) -> bool:
+        """Could a source row be counted twice? Joins, a table or CTE read twice, set-returning functions."""
+        seen: dict[str, int] = {}
+        for node in _walk(root):
+            kind = node.get("type")
+            if kind == "JOIN":
+                return True
+            if kind == "BASE_TABLE":
+                key = f"{node.get('schema_name', '')}.{node.get('table_name', '')}".lower()
+                seen[key] = seen.get(key, 0) + 1
+                if seen[key] > 1:
+                    return True
+            if node.get("class") == "FUNCTION" and node.get("function_name", "").lower() in SET_RETURNING:
+                return True
+        return False
+
+    def _ctes(self, node: dict, outer: dict[str, _Tag]) -> dict[str, _Tag]:
+        """Tag the CTEs a node defines (each must be row-level); returns the names in scope."""
+        scope = dict(outer)
+        for entry in (node.get("cte_map") or {}).get("map") or []:
+            value = entry["value"]
+            if value.get("materialized") not in (None, "CTE_MATERIALIZE_DEFAULT", "CTE_MATERIALIZE_ALWAYS", "CTE_MATERIALIZE_NEVER"):
+                raise Unsupported("this CTE form cannot be checked against the output policy")
+            if value.get("key_targets") or value.get("payload_aggregates"):
+                raise Unsupported("recursive CTEs cannot be checked against the output policy: write the query without them")
+            name = entry["key"].lower()
+            if name in _cte_references(value["query_node"]):
+                raise Unsupported("recursive CTEs cannot be checked against the output policy: write the query without them")
+            scope[name] = self._row_level(value["query_node"], scope, where=f"CTE {entry['key']}")
+        return scope
+
+    # Top level: the aggregate -------------------------------------------------------------
+    def _set_operation_top(self, node: dict, ctes: dict[str, _Tag]) -> Finish:
+        if node.get("setop_type") != "UNION" or not node.get("setop_all"):
+            raise Unsupported(
+                f"{node.get('setop_type', 'a set operation')} without ALL merges rows of different groups, so their support "
+                "cannot be counted: combine aggregates with UNION ALL"
+            )
+        ctes = self._ctes(node, ctes)
+        finishes = [self._aggregate_top(child, ctes, branch=True) for child in _set_children(node)]
+        outputs = finishes[0].outputs
+        return self._finish(node, outputs, hidden_orders=[], set_operation=True)
+
+    def _aggregate_top(self, node: dict, ctes: dict[str, _Tag], branch: bool = False) -> Finish:
+        if node["type"] != "SELECT_NODE":
+            raise Unsupported("nested set operations cannot be checked against the output policy: use one UNION ALL of aggregates")
+        ctes = self._ctes(node, ctes)
+        if not _is_aggregate_node(node):
+            raise Unsupported(
+                "the project's output policy releases aggregates only, and this query returns rows: "
+                "aggregate them, e.g. SELECT cve_id, count(*) AS n … GROUP BY cve_id"
+            )
+        self._check_expressions(node, aggregate=True)
+        tag = self._source(node, ctes)
+        _exclude_from_stars(node, tag)
+        self.aggregates += [f["function_name"].lower() for f in _functions(node) if f["function_name"].lower() in _PARSER.aggregates()]
+        outputs = len(node["select_list"])
+        hidden_orders: list[tuple[int, dict]] = []
+        if not branch:
+            hidden_orders = self._order_keys(node)
+        modifiers = node.get("modifiers") or []
+        if branch and modifiers:
+            raise Unsupported("ORDER BY, LIMIT or DISTINCT inside a UNION ALL branch cannot be checked: put them after the last branch")
+        node["modifiers"] = []
+        for i, (_, expression) in enumerate(hidden_orders):
+            node["select_list"].append({**copy.deepcopy(expression), "alias": ORDER_KEY.format(i)})
+        node["select_list"] += self._support(tag)
+        if branch:
+            return Finish("", outputs, self.policy.min_rows, self.policy.min_tenants)
+        node["_modifiers"] = modifiers  # removed again by _finish
+        return self._finish(node, outputs, hidden_orders)
+
+    def _support(self, tag: _Tag) -> list[dict]:
+        if tag.tenant is None:  # only reference data: not a tenant's rows, no constraint
+            return [_PARSER.expression(f"NULL::BIGINT AS {SUPPORT_ROWS}"), _PARSER.expression(f"NULL::BIGINT AS {SUPPORT_TENANTS}")]
+        rows = f"count(DISTINCT ({tag.tenant}, {tag.row}))" if self.identity else "count(*)"
+        return [_PARSER.expression(f"{rows} AS {SUPPORT_ROWS}"), _PARSER.expression(f"count(DISTINCT {tag.tenant}) AS {SUPPORT_TENANTS}")]
+
+    def _order_keys(self, node: dict) -> list[tuple[int, dict]]:
+        """ORDER BY terms that are not output columns become hidden columns of the groups."""
+        hidden: list[tuple[int, dict]] = []
+        select = node["select_list"]
+        aliases = {e.get("alias", "").lower(): i for i, e in enumerate(select) if e.get("alias")}
+        shapes = [_strip_locations(e) for e in select]
+        for modifier in node.get("modifiers") or []:
+            if modifier["type"] != "ORDER_MODIFIER":
+                continue
+            for term in modifier["orders"]:
+                expression = term["expression"]
+                position = _constant_int(expression)
+                names = expression.get("column_names") if expression.get("class") == "COLUMN_REF" else None
+                if expression.get("class") == "STAR":  # ORDER BY ALL
+                    term["_all"] = True
+                elif position is not None:
+                    term["_output"] = position - 1
+                elif names and len(names) == 1 and names[0].lower() in aliases:
+                    term["_output"] = aliases[names[0].lower()]
+                elif _strip_locations(expression) in shapes:
+                    term["_output"] = shapes.index(_strip_locations(expression))
+                elif node.get("aggregate_handling") == "FORCE_AGGREGATES" and not any(
+                    e.get("class") == "FUNCTION" and e.get("function_name", "").lower() in _PARSER.aggregates() for e in _walk(expression)
+                ):
+                    raise Unsupported("with GROUP BY ALL, ORDER BY an output column (by name or position)")
+                else:
+                    term["_hidden"] = len(hidden)
+                    hidden.append((len(hidden), expression))
+        return hidden
+
+    def _finish(self, node: dict, outputs: int, hidden_orders: list, set_operation: bool = False) -> Finish:
+        modifiers = node.pop("_modifiers", None) if not set_operation else node.get("modifiers") or []
+        if set_operation:
+            node["modifiers"] = []
+        distinct, orders, limit = False, [], ""
+        for modifier in modifiers or []:
+            kind = modifier["type"]
+            if kind == "DISTINCT_MODIFIER":
+                if modifier.get("distinct_on_targets"):
+                    raise Unsupported("DISTINCT ON cannot be checked against the output policy: use GROUP BY")
+                distinct = True
+            elif kind == "ORDER_MODIFIER":
+                for term in modifier["orders"]:
+                    direction = {"ASCENDING": " ASC", "DESCENDING": " DESC"}.get(term["type"], "")
+                    nulls = {"NULLS_FIRST": " NULLS FIRST", "NULLS_LAST": " NULLS LAST"}.get(term["null_order"], "")
+                    if term.get("_all") or term["expression"].get("class") == "STAR":
+                        orders += [f"c{i}{direction}{nulls}" for i in range(outputs)]
+                        continue
+                    if "_output" in term:
+                        index = term["_output"]
+                    elif "_hidden" in term:
+                        index = None
+                    else:  # a set operation's ORDER BY names output columns
+                        index = _set_order_output(term["expression"], outputs)
+                    if index is not None and not 0 <= index < outputs:
+                        raise Unsupported("ORDER BY position is out of range")
+                    column = f"c{index}" if index is not None else ORDER_KEY.format(term["_hidden"])
+                    orders.append(f"{column}{direction}{nulls}")
+            elif kind == "LIMIT_MODIFIER":
+                count, offset = modifier.get("limit"), modifier.get("offset")
+                values = [(_constant_int(count), count), (_constant_int(offset), offset)]
+                if any(v is None and raw is not None for v, raw in values):
+                    raise Unsupported("LIMIT and OFFSET must be plain numbers under the output policy")
+                if values[0][0] is not None:
+                    limit += f" LIMIT {values[0][0]}"
+                if values[1][0] is not None:
+                    limit += f" OFFSET {values[1][0]}"
+            else:
+                raise Unsupported(f"{kind.replace('_MODIFIER', '').lower()} cannot be checked against the output policy")
+        columns = ", ".join(f"c{i}" for i in range(outputs))
+        finish = Finish("", outputs, self.policy.min_rows, self.policy.min_tenants)
+        order_by = f" ORDER BY {', '.join(orders)}" if orders else ""
+        sql = f"SELECT {'DISTINCT ' if distinct else ''}{columns} FROM {GROUPS} WHERE {finish.support_condition}{order_by}{limit}"
+        return Finish(sql, outputs, self.policy.min_rows, self.policy.min_tenants)
+
+    # Checks shared by every level ------------------------------------------------------------
+    def _check_expressions(self, node: dict, aggregate: bool) -> None:
+        if node.get("sample"):
+            raise Unsupported("USING SAMPLE cannot be checked against the output policy")
+        if node.get("qualify"):
+            raise Unsupported("QUALIFY cannot be checked against the output policy: filter groups with HAVING")
+        for e in _expressions(node):
+            if e.get("class") == "SUBQUERY":
+                raise Unsupported(
+                    "subquery expressions (scalar, IN, EXISTS) cannot be checked against the output policy: "
+                    "join the data in the FROM clause or run two queries"
+                )
+            if aggregate and e.get("class") == "WINDOW":
+                raise Unsupported(
+                    "window functions over groups would see groups the output policy suppresses: "
+                    "compute them in the notebook on the result"
+                )
+
+    # Sources: tag every relation with its tenant -------------------------------------------
+    def _source(self, node: dict, ctes: dict[str, _Tag]) -> _Tag:
+        tags = self._tags(node, node.get("from_table"), ctes)
+        tenant = [t for t in tags if t.tenant is not None]
+        if len(tenant) > 1:
+            raise Unsupported(
+                "a join of two tenant tables cannot be checked against the output policy: "
+                "aggregate each table separately, or join tenant tables in a single-tenant project"
+            )
+        return tenant[0] if tenant else _Tag(None)
+
+    def _tags(self, node: dict, ref: dict | None, ctes: dict[str, _Tag]) -> list[_Tag]:
+        if ref is None or ref.get("type") == "EMPTY":
+            return []
+        kind = ref["type"]
+        if ref.get("sample"):
+            raise Unsupported("TABLESAMPLE cannot be checked against the output policy")
+        if kind == "JOIN":
+            return self._tags(node, ref["left"], ctes) + self._tags(node, ref["right"], ctes)
+        if kind == "BASE_TABLE":
+            return [self._base_table(node, ref, ctes)]
+        if kind == "SUBQUERY":
+            inner = ref["subquery"]["node"]
+            tag = self._row_level(inner, ctes, where="a subquery")
+            if tag.tenant is None:
+                return [tag]
+            alias = ref.get("alias") or ""
+            prefix = f"{_quote(alias)}." if alias else ""
+            return [_Tag(prefix + TENANT, prefix + ROW if self.identity else None, alias, self._hidden())]
+        raise Unsupported(f"{kind.lower().replace('_', ' ')} in FROM cannot be checked against the output policy")
+
+    def _base_table(self, node: dict, ref: dict, ctes: dict[str, _Tag]) -> _Tag:
+        schema, name = (ref.get("schema_name") or "").lower(), ref["table_name"].lower()
+        alias = ref.get("alias") or ref["table_name"]
+        if not schema and name in ctes:
+            if ctes[name].tenant is None:
+                return ctes[name]
+            return _Tag(f"{_quote(alias)}.{TENANT}", f"{_quote(alias)}.{ROW}" if self.identity else None, alias, self._hidden())
+        table = self.catalog.tables.get(f"{schema}.{name}")
+        if table is None or not table.tenant:
+            return _Tag(None)  # reference data (or a name the analysis already refused)
+        tenant = "'" + table.tenant.replace("'", "''") + "'"
+        if not self.identity:
+            return _Tag(tenant)
+        # Replace the table by itself numbered: rows keep their identity through joins and unnest.
+        source = f"{_quote(table.schema_name)}.{_quote(table.table_name)}"
+        numbered = _PARSER.table_ref(f"(SELECT *, {tenant} AS {TENANT}, row_number() OVER () AS {ROW} FROM {source}) AS {_quote(alias)}")
+        numbered["column_name_alias"] = ref.get("column_name_alias") or []
+        ref.clear()
+        ref.update(numbered)
+        _unqualify_columns(node, schema, name, alias)
+        return _Tag(tenant, f"{_quote(alias)}.{ROW}", alias, self._hidden())
+
+    def _hidden(self) -> tuple[str, ...]:
+        return (TENANT, ROW) if self.identity else (TENANT,)
+
+    def _row_level(self, node: dict, ctes: dict[str, _Tag], where: str) -> _Tag:
+        """Tag a row-level query (subquery, CTE, UNION ALL branch): add ``__dr_tenant`` (and ``__dr_row``)."""
+        if node["type"] == "SET_OPERATION_NODE":
+            if node.get("setop_type") != "UNION" or not node.get("setop_all"):
+                raise Unsupported(f"{node.get('setop_type', 'a set operation')} without ALL in {where} cannot be checked against the output policy: use UNION ALL")
+            if node.get("modifiers"):
+                raise Unsupported(f"ORDER BY/LIMIT on a UNION ALL in {where} cannot be checked against the output policy")
+            tags = [self._row_level(child, ctes, where) for child in _set_children(node)]
+            tagged = [t.tenant is not None for t in tags]
+            if any(tagged) and not all(tagged):
+                raise Unsupported(f"{where} mixes tenant rows with other rows in one UNION ALL; keep reference data in a join")
+            return _Tag(TENANT, ROW if self.identity else None) if all(tagged) else _Tag(None)
+        if node["type"] != "SELECT_NODE":
+            raise Unsupported(f"{where} cannot be checked against the output policy")
+        ctes = self._ctes(node, ctes)
+        if _is_aggregate_node(node):
+            raise Unsupported(
+                f"nested aggregates ({where} aggregates, and so does the query around it) cannot be checked against the output "
+                "policy: aggregate once, and compute further on the released result in the notebook"
+            )
+        for modifier in node.get("modifiers") or []:
+            if modifier["type"] == "DISTINCT_MODIFIER":
+                raise Unsupported(f"DISTINCT in {where} changes how rows are counted: use count(DISTINCT …) in the aggregate")
+        self._check_expressions(node, aggregate=False)
+        tag = self._source(node, ctes)
+        _exclude_from_stars(node, tag)
+        if tag.tenant is not None:
+            node["select_list"].append(_PARSER.expression(f"{tag.tenant} AS {TENANT}"))
+            if self.identity:
+                node["select_list"].append(_PARSER.expression(f"{tag.row} AS {ROW}"))
+        return _Tag(TENANT, ROW if self.identity else None) if tag.tenant is not None else _Tag(None)
+
+
+def _exclude_from_stars(node: dict, tag: _Tag) -> None:
+    """The user's ``*`` and ``alias.*`` never show the columns the rewrite added to a relation."""
+    if not tag.hidden:
+        return
+    for item in node["select_list"]:
+        for star in _walk(item):
+            if star.get("class") != "STAR" or (star.get("relation_name") or "").lower() not in ("", (tag.relation or "").lower()):
+                continue
+            if star.get("columns") and star.get("expr") is not None:
+                raise Unsupported("COLUMNS(<pattern>) cannot be checked against the output policy: name the columns")
+            star["exclude_list"] = list(star.get("exclude_list") or []) + [c for c in tag.hidden if c not in (star.get("exclude_list") or [])]
+
+
+def _set_children(node: dict) -> list[dict]:
+    children = node.get("children")
+    if children:
+        return children
+    return [c for c in (node.get("left"), node.get("right")) if c]
+
+
+def _set_order_output(expression: dict, outputs: int) -> int:
+    position = _constant_int(expression)
+    if position is not None:
+        return position - 1
+    raise Unsupported("after UNION ALL, ORDER BY output positions (ORDER BY 1, 2)")
+
+
+def _cte_references(node: dict) -> set[str]:
+    return {n["table_name"].lower() for n in _walk(node) if n.get("type") == "BASE_TABLE" and not n.get("schema_name")}
+
+
+def _unqualify_columns(node: dict, schema: str, table: str, alias: str) -> None:
+    """``acme.findings.col`` → ``alias.col`` once ``acme.findings`` is replaced by a numbered subquery."""
+    for e in _expressions(node):
+        names = e.get("column_names") if e.get("class") == "COLUMN_REF" else None
+        if names and len(names) >= 3 and names[0].lower() == schema and names[1].lower() == table:
+            e["column_names"] = [alias, *names[2:]]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def plan_output(sql: str, catalog: Catalog, project: Project) -> OutputPlan | None:
+    """The project's output plan for ``sql``; None when the project has no output policy.
+
+    Never raises for user input: what cannot be rewritten comes back as :attr:`OutputPlan.problem`.
+    """
+    policy = OutputPolicy.for_project(project)
+    if policy is None:
+        return None
+    rewriter = _Rewriter(catalog, policy)
+    try:
+        return rewriter.plan(sql)
+    except Unsupported as exc:
+        return OutputPlan(policy, problem=str(exc), aggregates=rewriter.aggregates)
+    except (ValueError, KeyError, TypeError, IndexError, duckdb.Error) as exc:
+        return OutputPlan(policy, problem=f"the statement cannot be checked against the output policy ({type(exc).__name__})")
+
+
+def finish_groups(groups: "pa.Table", finish: Finish) -> tuple["pa.Table", int]:
+    """Keep the groups with support, then the query's DISTINCT/ORDER/LIMIT; returns (result, suppressed).
+
+    Runs in the engine worker on a connection of its own that holds nothing but the groups.
+    """
+    import pyarrow.compute as pc
+
+    names = groups.column_names
+    renamed = groups.rename_columns([f"c{i}" if i < finish.outputs else n for i, n in enumerate(names)])
+    rows, tenants = renamed.column(SUPPORT_ROWS), renamed.column(SUPPORT_TENANTS)
+    supported = pc.or_kleene(pc.is_null(rows), pc.and_(pc.greater_equal(rows, finish.min_rows), pc.greater_equal(tenants, finish.min_tenants)))
+    suppressed = groups.num_rows - pc.sum(pc.cast(supported, "int64")).as_py() if groups.num_rows else 0
+    con = duckdb.connect(config={"enable_external_access": False, "threads": 1})
+    try:
+        con.register(GROUPS, renamed)
+        result = con.sql(finish.sql).to_arrow_table()
+    finally:
+        con.close()
+    return result.rename_columns(names[: finish.outputs]), int(suppressed)

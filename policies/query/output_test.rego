@@ -1,0 +1,53 @@
+package dataroom.query.output_test
+
+import rego.v1
+
+import data.dataroom.query.output
+
+project := {
+	"id": "bench", "tenants": ["acme", "globex"], "multi_tenant": true,
+	"tables": ["acme.findings", "globex.findings", "reference.cve"],
+	"output_policy": {"min_rows": 10, "min_tenants": 2},
+}
+
+plan(aggregates) := {"policy": {"min_rows": 10, "min_tenants": 2}, "problem": null, "aggregates": aggregates, "counting": "rows"}
+
+both := {"tables": ["acme.findings", "globex.findings"], "tenants": ["acme", "globex"]}
+
+test_allow_summarising_aggregate_over_all_tenants if {
+	output.reasons({"project": project, "facts": both, "output": plan(["count_star", "avg"])}) == set()
+}
+
+test_reference_tables_need_no_tenants if {
+	facts := {"tables": ["acme.findings", "globex.findings", "reference.cve"], "tenants": ["acme", "globex"]}
+	output.reasons({"project": project, "facts": facts, "output": plan(["count_star"])}) == set()
+}
+
+test_deny_problem_with_its_advice if {
+	req := {"project": project, "facts": both, "output": {"policy": {}, "problem": "aggregate them", "aggregates": [], "counting": "rows"}}
+	output.reasons(req) == {{"code": "output_not_checkable", "message": "aggregate them"}}
+}
+
+test_deny_max_and_list if {
+	codes := {r.code | some r in output.reasons({"project": project, "facts": both, "output": plan(["max", "list", "count_star"])})}
+	codes == {"output_disclosive_aggregate"}
+	count(output.reasons({"project": project, "facts": both, "output": plan(["max", "list"])})) == 2
+}
+
+test_deny_one_tenant_of_two if {
+	facts := {"tables": ["acme.findings"], "tenants": ["acme"]}
+	reasons := output.reasons({"project": project, "facts": facts, "output": plan(["count_star"])})
+	[r.code | some r in reasons] == ["output_partial_tenants"]
+	some r in reasons
+	contains(r.message, "globex.findings")
+}
+
+test_single_tenant_minimum_allows_one_tenant if {
+	p := object.union(project, {"output_policy": {"min_rows": 10, "min_tenants": 1}})
+	output.reasons({"project": p, "facts": {"tables": ["acme.findings"], "tenants": ["acme"]}, "output": plan(["count_star"])}) == set()
+}
+
+test_no_output_policy_no_reasons if {
+	p := object.union(project, {"output_policy": null})
+	output.reasons({"project": p, "facts": {"tables": ["acme.findings"], "tenants": ["acme"]}, "output": null}) == set()
+}
