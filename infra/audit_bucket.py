@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.policy_documents import audit_bucket_policy, audit_key_policy
+from infra.policy_documents import audit_bucket_policy, audit_key_policy, audit_signing_key_policy
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class AuditBucket(pulumi.ComponentResource):
 
     bucket: aws.s3.Bucket
     key: aws.kms.Key
+    signing_key: aws.kms.Key
 
     def __init__(self, name: str, args: AuditBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dataroom:infra:AuditBucket", name, None, opts)
@@ -52,6 +53,20 @@ class AuditBucket(pulumi.ComponentResource):
             opts=kept,
         )
         aws.kms.Alias(f"{name}-key-alias", name=f"alias/dataroom-audit-{args.environment}", target_key_id=self.key.id, opts=child)
+        # Signs the audit checkpoints (issue 10): the private half never leaves KMS, so a copy of the
+        # broker's disk cannot forge a checkpoint; the broker role may only Sign and GetPublicKey.
+        self.signing_key = aws.kms.Key(
+            f"{name}-signing-key",
+            description=f"data room {args.environment}: audit checkpoint signatures",
+            customer_master_key_spec="ECC_NIST_P256",
+            key_usage="SIGN_VERIFY",
+            deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(lambda account_id: json.dumps(audit_signing_key_policy(account_id))),
+            opts=kept,
+        )
+        aws.kms.Alias(
+            f"{name}-signing-key-alias", name=f"alias/dataroom-audit-signing-{args.environment}", target_key_id=self.signing_key.id, opts=child
+        )
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=args.bucket_name,
@@ -114,4 +129,6 @@ class AuditBucket(pulumi.ComponentResource):
             # A bucket policy put before the public access block could be judged public and rejected.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
-        self.register_outputs({"bucket": self.bucket.bucket, "bucket_arn": self.bucket.arn, "key_arn": self.key.arn})
+        self.register_outputs(
+            {"bucket": self.bucket.bucket, "bucket_arn": self.bucket.arn, "key_arn": self.key.arn, "signing_key_arn": self.signing_key.arn}
+        )

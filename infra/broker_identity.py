@@ -20,38 +20,52 @@ class BrokerIdentityArgs:
     read_only_role_arns: Sequence[str]
     audit_bucket_arn: pulumi.Input[str]
     audit_kms_key_arn: pulumi.Input[str]
+    audit_signing_key_arn: pulumi.Input[str] | None = None
+    oidc_provider_arn: pulumi.Input[str] | None = None  # the room's EKS: trust only its broker ServiceAccount
+    oidc_issuer: pulumi.Input[str] = ""
+    namespace: str = ""
+    service_account: str = ""
 
 
 class BrokerIdentity(pulumi.ComponentResource):
-    """Broker role (EC2 instance profile or ECS task role) with an inline least-privilege policy.
+    """Broker role with an inline least-privilege policy.
 
-    Notebook hosts must never get this profile: it is what separates "can run a query through the
-    broker" from "can read production".
+    On the room's EKS cluster the role trusts only the broker's ServiceAccount (IRSA); without a
+    cluster it is an EC2 instance profile or ECS task role. Notebook pods and hosts never get it:
+    it is what separates "can run a query through the broker" from "can read production".
     """
 
     role: aws.iam.Role
-    instance_profile: aws.iam.InstanceProfile
+    instance_profile: aws.iam.InstanceProfile | None
 
     def __init__(self, name: str, args: BrokerIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dataroom:infra:BrokerIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        if args.oidc_provider_arn is None:
+            trust: pulumi.Input[str] = json.dumps(broker_trust_policy())
+        else:
+            trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+                lambda v: json.dumps(broker_trust_policy(v[0], v[1], args.namespace, args.service_account))
+            )
         self.role = aws.iam.Role(
             f"{name}-role",
             name=args.role_name,
-            description="Data-room broker: assumes the production read-only role, writes the audit log",
-            assume_role_policy=json.dumps(broker_trust_policy()),
+            description="Data-room broker: assumes the production read-only role, writes and signs the audit log",
+            assume_role_policy=trust,
             max_session_duration=3600,
             opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-permissions",
             role=self.role.id,
-            policy=pulumi.Output.all(args.audit_bucket_arn, args.audit_kms_key_arn).apply(
-                lambda v: json.dumps(broker_permissions_policy(list(args.read_only_role_arns), v[0], v[1]))
+            policy=pulumi.Output.all(args.audit_bucket_arn, args.audit_kms_key_arn, args.audit_signing_key_arn).apply(
+                lambda v: json.dumps(broker_permissions_policy(list(args.read_only_role_arns), v[0], v[1], v[2]))
             ),
             opts=child,
         )
-        self.instance_profile = aws.iam.InstanceProfile(
-            f"{name}-profile", name=args.role_name, role=self.role.name, opts=child
+        self.instance_profile = (
+            aws.iam.InstanceProfile(f"{name}-profile", name=args.role_name, role=self.role.name, opts=child)
+            if args.oidc_provider_arn is None
+            else None
         )
-        self.register_outputs({"role_arn": self.role.arn, "instance_profile": self.instance_profile.name})
+        self.register_outputs({"role_arn": self.role.arn})

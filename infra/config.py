@@ -7,6 +7,7 @@ message naming the key, instead of producing a grant wider than intended.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,92 @@ class AccountConfig:
             raise InfraConfigError(f"account.deployRoleArn: {self.deploy_role_arn!r} is not an IAM role ARN")
 
 
+_IMAGE_RE = re.compile(r"^[a-z0-9][\w.-]*(:\d+)?(/[a-z0-9][\w.-]*)+(:(?P<tag>[\w][\w.-]{0,127})|@sha256:[0-9a-f]{64})$")
+_CHART_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][\w.-]+)?$")
+_QUANTITY_RE = re.compile(r"^\d+(\.\d+)?(m|[KMGT]i?|[KMGT])?$")
+DEFAULT_IMAGE_TAG = "0.1.0"
+DEFAULT_PROXY_TAG = "4.6.3"
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    """The room on EKS: cluster size, chart version, the one image, replicas, the registry database.
+
+    Every workload runs ``image`` (broker, review, single-user servers: one Dockerfile), pinned by
+    tag or digest: ``latest`` or no tag would let a push change what runs without a deploy.
+    """
+
+    image: str = ""
+    hub_image: str = ""  # the chart's hub and proxy images, mirrored into the account's ECR (no internet)
+    proxy_image: str = ""
+    kubernetes_version: str = "1.33"
+    jupyterhub_chart_version: str = "4.3.1"
+    node_instance_type: str = "m6i.xlarge"
+    node_min: int = 2
+    node_desired: int = 2
+    node_max: int = 6
+    broker_replicas: int = 2
+    review_replicas: int = 1
+    namespace: str = "dataroom"
+    singleuser_cpu_limit: float = 2.0
+    singleuser_memory_limit: str = "4G"
+    singleuser_cpu_guarantee: float = 0.5
+    singleuser_memory_guarantee: str = "1G"
+    registry_instance_class: str = "db.t4g.medium"
+    registry_storage_gb: int = 20
+    registry_engine_version: str = "17"
+
+    def __post_init__(self) -> None:
+        for key, image in (("image", self.image), ("hubImage", self.hub_image), ("proxyImage", self.proxy_image)):
+            match = _IMAGE_RE.match(image) if image else True
+            if not match or (match is not True and match.group("tag") == "latest"):
+                raise InfraConfigError(
+                    f"room.{key}: {image!r} must be pinned: <registry>/<repository>:<tag> (not 'latest') "
+                    "or <registry>/<repository>@sha256:<digest>"
+                )
+        if not _CHART_VERSION_RE.match(self.jupyterhub_chart_version):
+            raise InfraConfigError(
+                f"room.jupyterhubChartVersion: {self.jupyterhub_chart_version!r} must be an exact chart version such as 4.3.1"
+            )
+        if not re.match(r"^1\.\d{2}$", self.kubernetes_version):
+            raise InfraConfigError(f"room.kubernetesVersion: {self.kubernetes_version!r} must be like 1.33")
+        if not 1 <= self.node_min <= self.node_desired <= self.node_max:
+            raise InfraConfigError("room: node counts must satisfy 1 <= nodeMin <= nodeDesired <= nodeMax")
+        if self.broker_replicas < 1 or self.review_replicas < 1:
+            raise InfraConfigError("room.brokerReplicas and room.reviewReplicas must be at least 1")
+        if not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", self.namespace):
+            raise InfraConfigError(f"room.namespace: {self.namespace!r} is not a Kubernetes namespace name")
+        for key, quantity in (("singleuserMemoryLimit", self.singleuser_memory_limit), ("singleuserMemoryGuarantee", self.singleuser_memory_guarantee)):
+            if not _QUANTITY_RE.match(quantity):
+                raise InfraConfigError(f"room.{key}: {quantity!r} is not a memory quantity such as 4G")
+        if not 0 < self.singleuser_cpu_guarantee <= self.singleuser_cpu_limit:
+            raise InfraConfigError("room: 0 < singleuserCpuGuarantee <= singleuserCpuLimit")
+        if self.registry_storage_gb < 20:
+            raise InfraConfigError("room.registryStorageGb must be at least 20 (RDS minimum)")
+
+
+_ROOM_KEYS = {
+    "image": "image", "hubImage": "hub_image", "proxyImage": "proxy_image", "kubernetesVersion": "kubernetes_version", "jupyterhubChartVersion": "jupyterhub_chart_version",
+    "nodeInstanceType": "node_instance_type", "nodeMin": "node_min", "nodeDesired": "node_desired", "nodeMax": "node_max",
+    "brokerReplicas": "broker_replicas", "reviewReplicas": "review_replicas", "namespace": "namespace",
+    "singleuserCpuLimit": "singleuser_cpu_limit", "singleuserMemoryLimit": "singleuser_memory_limit",
+    "singleuserCpuGuarantee": "singleuser_cpu_guarantee", "singleuserMemoryGuarantee": "singleuser_memory_guarantee",
+    "registryInstanceClass": "registry_instance_class", "registryStorageGb": "registry_storage_gb",
+    "registryEngineVersion": "registry_engine_version",
+}
+
+
+def _room(raw: Any) -> RoomConfig:
+    if raw is None:
+        return RoomConfig()
+    if not isinstance(raw, Mapping):
+        raise InfraConfigError("room must be an object of room settings (image, brokerReplicas, ...)")
+    unknown = set(raw) - set(_ROOM_KEYS)
+    if unknown:
+        raise InfraConfigError(f"room: unknown keys {sorted(unknown)}; expected some of {sorted(_ROOM_KEYS)}")
+    return RoomConfig(**{_ROOM_KEYS[k]: (str(v) if k in {"kubernetesVersion", "registryEngineVersion"} else v) for k, v in raw.items()})
+
+
 @dataclass(frozen=True)
 class DataRoomStackConfig:
     """Configuration of a ``data-room`` stack (the isolated account)."""
@@ -108,11 +195,26 @@ class DataRoomStackConfig:
     broker_role_name: str = ""
     read_only_role_name: str = ""
     trail_name: str = ""
+    room: RoomConfig = field(default_factory=RoomConfig)
     kind: str = field(default=KIND_DATA_ROOM, init=False)
 
     def __post_init__(self) -> None:
         _check_common(self.environment, self.region)
         _check_account_id("productionAccountId", self.production_account_id)
+        defaults = {
+            "image": f"dataroom:{DEFAULT_IMAGE_TAG}",
+            "hub_image": f"jupyterhub/k8s-hub:{self.room.jupyterhub_chart_version}",
+            "proxy_image": f"jupyterhub/configurable-http-proxy:{DEFAULT_PROXY_TAG}",
+        }
+        missing = {attr: repository for attr, repository in defaults.items() if not getattr(self.room, attr)}
+        if missing and not self.account.id:
+            raise InfraConfigError(
+                "room.image, room.hubImage and room.proxyImage are required when the account is created (no account id to name its ECR)"
+            )
+        ecr = f"{self.account.id}.dkr.ecr.{self.region}.amazonaws.com"
+        if missing:
+            filled = dataclasses.replace(self.room, **{attr: f"{ecr}/{repository}" for attr, repository in missing.items()})
+            object.__setattr__(self, "room", filled)
         if self.audit_retention_days < 1:
             raise InfraConfigError("auditRetentionDays must be at least 1 (Object Lock needs a retention)")
         _default(self, "availability_zones", (f"{self.region}a", f"{self.region}b"))
@@ -263,6 +365,7 @@ def load_stack_config() -> StackConfig:
             broker_role_name=cfg.get("brokerRoleName") or "",
             read_only_role_name=cfg.get("readOnlyRoleName") or "",
             trail_name=cfg.get("trailName") or "",
+            room=_room(cfg.get_object("room")),
         )
     if kind == KIND_PRODUCTION_GRANT:
         return ProductionGrantStackConfig(

@@ -23,6 +23,12 @@ MOCK_ACCOUNT_ID = "123456789012"
 MOCK_MEMBER_ACCOUNT_ID = "210987654321"
 """Id the mocks give a newly created Organizations member account."""
 
+MOCK_EKS_ID = "0123456789ABCDEF0123456789ABCDEF"
+"""The id in the mocked EKS endpoint and OIDC issuer URLs."""
+
+MOCK_SECRET_PASSWORD = "mock-rds-managed-password"
+"""What the mocked Secrets Manager returns as the RDS-managed password (never a real one)."""
+
 
 @dataclass(frozen=True)
 class RecordedResource:
@@ -69,10 +75,18 @@ class MockRun:
         return [r.to_policy_input() for r in self.resources if r.custom]
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+"""Pulumi's marker of a secret value in serialised properties."""
+
+REDACTED = "[secret]"
+
+
 def _plain(value: Any) -> Any:
-    """JSON-ready copy of mock inputs (Pulumi hands numbers over as floats)."""
+    """JSON-ready copy of mock inputs (Pulumi hands numbers over as floats); secrets are redacted."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, Mapping) and SECRET_SIG in value:
+        return REDACTED
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -117,6 +131,7 @@ class RecordingMocks(Mocks):
             state["bucket"] = resource_id
         if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
             state["prefixListId"] = f"pl-{args.name}"
+        state.update(self._outputs(args, props, resource_id))
         self.resources.append(
             RecordedResource(
                 type=args.typ,
@@ -129,6 +144,26 @@ class RecordingMocks(Mocks):
             )
         )
         return resource_id, state
+
+    def _outputs(self, args: MockResourceArgs, props: dict[str, Any], resource_id: str) -> dict[str, Any]:
+        """Output-only attributes AWS computes that the programs read (EKS endpoint and OIDC issuer, RDS address)."""
+        _, region = self._scope(args.provider)
+        if args.typ == "aws:eks/cluster:Cluster":
+            return {
+                "endpoint": f"https://{MOCK_EKS_ID}.gr7.{region}.eks.amazonaws.com",
+                "certificateAuthority": {"data": "bW9jay1jYQ=="},
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{MOCK_EKS_ID}"}]}],
+                "vpcConfig": {**props.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{args.name}-cluster"},
+            }
+        if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            return {"latestVersion": 1}
+        if args.typ == "aws:rds/instance:Instance":
+            return {
+                "address": f"{props.get('identifier', args.name)}.mock.{region}.rds.amazonaws.com",
+                "port": 5432,
+                "masterUserSecrets": [{"secretArn": f"arn:aws:secretsmanager:{region}:{MOCK_ACCOUNT_ID}:secret:rds!db-mock"}],
+            }
+        return {}
 
     def _identity(self, args: MockResourceArgs, props: dict[str, Any]) -> tuple[str, str]:
         """The id and ARN AWS would give the resource (ids are what other resources reference)."""
@@ -143,6 +178,10 @@ class RecordingMocks(Mocks):
         if args.typ == "aws:s3/bucket:Bucket":
             bucket = str(props.get("bucket") or args.name)
             return bucket, f"arn:aws:s3:::{bucket}"
+        if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            issuer = str(props.get("url", "")).removeprefix("https://")
+            arn = f"arn:aws:iam::{account}:oidc-provider/{issuer}"
+            return arn, arn
         if service == "iam":
             path = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile"}.get(kind)
             arn = f"arn:aws:iam::{account}:{path}/{name}" if path else ""
@@ -156,9 +195,11 @@ class RecordingMocks(Mocks):
         kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
         return resource_id, f"arn:aws:{service}:{region}:{account}:{kebab}/{resource_id}"
 
-    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        """The programs make no provider calls; answer any with an empty result."""
-        return {}, None
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        """The one provider call (the RDS-managed registry password) gets a stand-in secret; others nothing."""
+        if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            return {"secretString": json.dumps({"username": "dataroom", "password": MOCK_SECRET_PASSWORD})}, []
+        return {}, []
 
 
 def run_under_mocks(

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-INTERFACE_ENDPOINT_SERVICES = ("sts", "kms", "logs")
-"""AWS APIs the broker needs besides S3: assume the production role, decrypt, ship logs."""
+INTERFACE_ENDPOINT_SERVICES = ("sts", "kms", "logs", "ecr.api", "ecr.dkr", "ec2")
+"""AWS APIs reached from inside besides S3: the broker's (assume the production role, sign and
+decrypt, ship logs; STS also for IRSA web identities) and the EKS nodes' (pull images from ECR,
+whose layers come through the S3 gateway; EC2 for the node bootstrap and the VPC CNI)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class IsolatedNetwork(pulumi.ComponentResource):
     """
 
     vpc: aws.ec2.Vpc
+    subnets: list[aws.ec2.Subnet]
     private_subnet_ids: pulumi.Output[list[str]]
     route_table: aws.ec2.RouteTable
     s3_gateway_endpoint: aws.ec2.VpcEndpoint
@@ -83,6 +86,7 @@ class IsolatedNetwork(pulumi.ComponentResource):
                 f"{name}-private-{zone}", subnet_id=subnet.id, route_table_id=self.route_table.id, opts=child
             )
             subnets.append(subnet)
+        self.subnets = subnets
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets])
         self.s3_gateway_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
@@ -106,7 +110,7 @@ class IsolatedNetwork(pulumi.ComponentResource):
         )
         self.interface_endpoints = {
             service: aws.ec2.VpcEndpoint(
-                f"{name}-{service}",
+                f"{name}-{service.replace('.', '-')}",
                 vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{args.region}.{service}",
                 vpc_endpoint_type="Interface",

@@ -90,23 +90,59 @@ def read_only_permissions_policy(
     return _doc(*statements)
 
 
-def broker_trust_policy() -> PolicyDocument:
-    """The broker runs on EC2 or ECS inside the data-room account; nothing else becomes the broker."""
+AUDIT_SIGNING_ACTIONS = ("kms:Sign", "kms:GetPublicKey")
+"""All the broker may do with the audit signing key (issue 10): sign checkpoints, publish the public key."""
+
+
+def broker_trust_policy(
+    oidc_provider_arn: str | None = None, oidc_issuer: str = "", namespace: str = "", service_account: str = ""
+) -> PolicyDocument:
+    """Who becomes the broker.
+
+    With the room on EKS (an OIDC provider given): only pods running as the broker's
+    ServiceAccount, by IRSA web identity, so no other pod, node or person can. Without it: the
+    broker runs on EC2 or ECS inside the data-room account.
+    """
+    if oidc_provider_arn is None:
+        return _doc(
+            {
+                "Sid": "BrokerComputeOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        )
+    issuer = oidc_issuer.removeprefix("https://")
     return _doc(
         {
-            "Sid": "BrokerComputeOnly",
+            "Sid": "BrokerServiceAccountOnly",
             "Effect": "Allow",
-            "Principal": {"Service": ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]},
-            "Action": "sts:AssumeRole",
+            "Principal": {"Federated": oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                    f"{issuer}:aud": "sts.amazonaws.com",
+                }
+            },
         }
     )
 
 
 def broker_permissions_policy(
-    read_only_role_arns: Sequence[str], audit_bucket_arn: str, audit_kms_key_arn: str
+    read_only_role_arns: Sequence[str],
+    audit_bucket_arn: str,
+    audit_kms_key_arn: str,
+    audit_signing_key_arn: str | None = None,
 ) -> PolicyDocument:
-    """The broker may assume the production read-only role and append to its audit log prefix."""
+    """The broker may assume the production read-only role, append to its audit log prefix and
+    sign audit checkpoints with the signing key (``kms:Sign``, ``kms:GetPublicKey``, nothing else)."""
     audit_objects = f"{audit_bucket_arn}/{AUDIT_LOG_PREFIX}*"
+    signing = (
+        [{"Sid": "SignAuditCheckpoints", "Effect": "Allow", "Action": list(AUDIT_SIGNING_ACTIONS), "Resource": audit_signing_key_arn}]
+        if audit_signing_key_arn
+        else []
+    )
     return _doc(
         {
             "Sid": "AssumeProductionReadOnly",
@@ -132,6 +168,21 @@ def broker_permissions_policy(
             "Effect": "Allow",
             "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
             "Resource": audit_kms_key_arn,
+        },
+        *signing,
+    )
+
+
+def audit_signing_key_policy(account_id: str) -> PolicyDocument:
+    """The account administers the key and IAM policies decide who uses it: the broker role's
+    inline policy grants ``kms:Sign`` and ``kms:GetPublicKey`` only (an infra policy checks it)."""
+    return _doc(
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
         },
     )
 

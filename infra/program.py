@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from infra.account import DataRoomAccount, DataRoomAccountArgs
 from infra.audit_bucket import AuditBucket, AuditBucketArgs
@@ -19,6 +20,20 @@ from infra.config import DataRoomStackConfig, ProductionGrantStackConfig, StackC
 from infra.data_events_trail import DataEventsTrail, DataEventsTrailArgs
 from infra.network import IsolatedNetwork, IsolatedNetworkArgs
 from infra.read_only_grant import ReadOnlyGrant, ReadOnlyGrantArgs
+from infra.cluster import RoomCluster, RoomClusterArgs
+from infra.hub_values import HubValuesArgs
+from infra.jupyterhub import RoomHub, RoomHubArgs
+from infra.registry_db import RegistryDatabase, RegistryDatabaseArgs
+from infra.room_names import BROKER_SERVICE_ACCOUNT, RELEASE
+from infra.room_network import RoomNetworkPolicies, RoomNetworkPoliciesArgs
+from infra.room_services import RoomServices, RoomServicesArgs
+
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+"""Kubernetes Pod Security admission on the room's namespace: privileged pods are refused outright."""
 
 BROKER_SETTINGS = ("DATAROOM_AWS_ROLE_ARN", "DATAROOM_AWS_EXTERNAL_ID", "DATAROOM_AUDIT_BUCKET", "DATAROOM_AWS_REGION")
 """The broker's environment variables the production-grant stack's ``brokerSettings`` output fills."""
@@ -50,6 +65,21 @@ def build_data_room_stack(cfg: DataRoomStackConfig) -> dict[str, Any]:
         ),
         opts=in_account,
     )
+    room = cfg.room
+    cluster = RoomCluster(
+        "room",
+        RoomClusterArgs(
+            environment=cfg.environment,
+            region=cfg.region,
+            subnet_ids=network.private_subnet_ids,
+            kubernetes_version=room.kubernetes_version,
+            node_instance_type=room.node_instance_type,
+            node_min=room.node_min,
+            node_desired=room.node_desired,
+            node_max=room.node_max,
+        ),
+        opts=in_account,
+    )
     broker = BrokerIdentity(
         "broker",
         BrokerIdentityArgs(
@@ -57,22 +87,91 @@ def build_data_room_stack(cfg: DataRoomStackConfig) -> dict[str, Any]:
             read_only_role_arns=[cfg.read_only_role_arn],
             audit_bucket_arn=audit.bucket.arn,
             audit_kms_key_arn=audit.key.arn,
+            audit_signing_key_arn=audit.signing_key.arn,
+            oidc_provider_arn=cluster.oidc_provider.arn,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace=room.namespace,
+            service_account=BROKER_SERVICE_ACCOUNT,
         ),
         opts=in_account,
+    )
+    in_cluster = pulumi.ResourceOptions(providers={"aws": account.provider, "kubernetes": cluster.provider})
+    namespace = k8s.core.v1.Namespace(
+        "room-namespace",
+        metadata={"name": room.namespace, "labels": POD_SECURITY_LABELS},
+        opts=pulumi.ResourceOptions(provider=cluster.provider),
+    )
+    in_namespace = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+    registry = RegistryDatabase(
+        "registry",
+        RegistryDatabaseArgs(
+            environment=cfg.environment,
+            vpc_id=network.vpc.id,
+            subnet_ids=network.private_subnet_ids,
+            client_security_group_id=cluster.cluster.vpc_config.cluster_security_group_id,
+            instance_class=room.registry_instance_class,
+            storage_gb=room.registry_storage_gb,
+            engine_version=room.registry_engine_version,
+            namespace=room.namespace,
+            k8s_provider=cluster.provider,
+        ),
+        opts=in_namespace,
+    )
+    RoomNetworkPolicies("room-network", RoomNetworkPoliciesArgs(namespace=room.namespace, vpc_cidr=cfg.vpc_cidr), opts=in_namespace)
+    hub = RoomHub(
+        "hub",
+        RoomHubArgs(
+            namespace=room.namespace,
+            chart_version=room.jupyterhub_chart_version,
+            values=HubValuesArgs(
+                namespace=room.namespace,
+                image=room.image,
+                hub_image=room.hub_image,
+                proxy_image=room.proxy_image,
+                cpu_limit=room.singleuser_cpu_limit,
+                cpu_guarantee=room.singleuser_cpu_guarantee,
+                memory_limit=room.singleuser_memory_limit,
+                memory_guarantee=room.singleuser_memory_guarantee,
+            ),
+        ),
+        opts=in_namespace,
+    )
+    RoomServices(
+        "room-services",
+        RoomServicesArgs(
+            namespace=room.namespace,
+            image=room.image,
+            broker_replicas=room.broker_replicas,
+            review_replicas=room.review_replicas,
+            broker_role_arn=broker.role.arn,
+            read_only_role_arn=cfg.read_only_role_arn,
+            region=cfg.region,
+            production_region=cfg.production_region,
+            audit_bucket=audit.bucket.bucket,
+            audit_signing_key_arn=audit.signing_key.arn,
+            registry_secret=registry.secret,
+        ),
+        opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[namespace, hub.release])),
     )
     return {
         "kind": cfg.kind,
         "region": cfg.region,
         "accountId": account.account_id,
         "brokerRoleArn": broker.role.arn,
-        "brokerInstanceProfileName": broker.instance_profile.name,
         "auditBucketName": audit.bucket.bucket,
         "auditKmsKeyArn": audit.key.arn,
+        "auditSigningKeyArn": audit.signing_key.arn,
         "vpcId": network.vpc.id,
         "privateSubnetIds": network.private_subnet_ids,
         "brokerSecurityGroupId": network.broker_security_group.id,
         "s3GatewayEndpointId": network.s3_gateway_endpoint.id,
         "expectedReadOnlyRoleArn": cfg.read_only_role_arn,
+        "clusterName": cluster.cluster.name,
+        "clusterEndpoint": cluster.cluster.endpoint,
+        "oidcProviderArn": cluster.oidc_provider.arn,
+        "roomNamespace": room.namespace,
+        "registryAddress": registry.instance.address,
+        "hubService": f"{RELEASE}/proxy-public",
     }
 
 

@@ -35,6 +35,7 @@ bucket_violations(resources) := {lib.violation("encryption", bucket, msg) |
 
 key_violations(resources) := {lib.violation("encryption", key, msg) |
 	some key in lib.of_type(resources, "aws:kms/key:Key")
+	object.get(key.props, "keyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT" # KMS rotates only symmetric keys
 	lib.prop(key, "enableKeyRotation") != true
 	msg := sprintf("KMS key \"%s\" does not rotate; set enableKeyRotation", [key.name])
 }
@@ -48,6 +49,6 @@ trail_violations(resources) := {lib.violation("encryption", trail, msg) |
 # METADATA
 # title: Data at rest is encrypted with KMS
 # description: >-
-#   Every S3 bucket has default SSE-KMS encryption with a customer-managed key, every KMS key
-#   rotates, and every CloudTrail trail encrypts its log files with KMS.
+#   Every S3 bucket has default SSE-KMS encryption with a customer-managed key, every symmetric
+#   KMS key rotates (KMS cannot rotate asymmetric signing keys), and every CloudTrail trail encrypts its log files with KMS.
 violations(req) := (bucket_violations(req.resources) | key_violations(req.resources)) | trail_violations(req.resources)

@@ -45,3 +45,8 @@ test_deny_unencrypted_trail if {
 	expected := {"policy": "encryption", "resource": "data-events-trail", "type": "aws:cloudtrail/trail:Trail", "message": `CloudTrail trail "data-events-trail" does not encrypt its log files with KMS; set kmsKeyId`}
 	encryption.violations(encryption_fixture_req([encryption_fixture_trail({})])) == {expected}
 }
+
+test_allow_asymmetric_signing_key_without_rotation if {
+	key := {"type": "aws:kms/key:Key", "name": "audit-signing-key", "id": "sk", "arn": "arn:aws:kms:eu-west-1:2:key/sk", "props": {"keyUsage": "SIGN_VERIFY", "customerMasterKeySpec": "ECC_NIST_P256"}}
+	count([v | some v in encryption.violations({"stack": {"name": "dev", "kind": "data-room"}, "resources": [key]})]) == 0
+}

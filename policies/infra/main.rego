@@ -2,16 +2,22 @@ package dataroom.infra
 
 import data.dataroom.infra.audit_trail
 import data.dataroom.infra.bucket_access
+import data.dataroom.infra.eks_cluster
 import data.dataroom.infra.encryption
 import data.dataroom.infra.grants
+import data.dataroom.infra.images
 import data.dataroom.infra.network
 import data.dataroom.infra.object_lock
+import data.dataroom.infra.pod_network
 import data.dataroom.infra.principals
+import data.dataroom.infra.signing_key
+import data.dataroom.infra.singleuser_pods
 import data.dataroom.infra.trust
+import data.dataroom.infra.workload_identity
 import rego.v1
 
 # Every violation of every infra policy for one stack.
-violations(req) := (((((((grants.violations(req) | trust.violations(req)) | principals.violations(req)) | encryption.violations(req)) | object_lock.violations(req)) | bucket_access.violations(req)) | network.violations(req)) | audit_trail.violations(req))
+violations(req) := (((((((((((((grants.violations(req) | trust.violations(req)) | principals.violations(req)) | encryption.violations(req)) | object_lock.violations(req)) | bucket_access.violations(req)) | network.violations(req)) | audit_trail.violations(req)) | eks_cluster.violations(req)) | singleuser_pods.violations(req)) | pod_network.violations(req)) | workload_identity.violations(req)) | images.violations(req)) | signing_key.violations(req))
 
 # METADATA
 # title: Infra policy decision for one stack

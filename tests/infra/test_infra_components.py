@@ -17,6 +17,7 @@ from infra.network import INTERFACE_ENDPOINT_SERVICES, IsolatedNetwork, Isolated
 from infra.policy_documents import (
     audit_bucket_policy,
     audit_key_policy,
+    audit_signing_key_policy,
     broker_permissions_policy,
     broker_trust_policy,
     read_only_permissions_policy,
@@ -169,7 +170,7 @@ def test_audit_bucket_is_object_locked_in_compliance_mode(audit_run: MockRun) ->
 
 def test_audit_bucket_is_kms_encrypted_private_and_tls_only(audit_run: MockRun) -> None:
     bucket = audit_run.one("aws:s3/bucket:Bucket")
-    key = audit_run.one("aws:kms/key:Key")
+    key = audit_run.named("audit-key")
     assert key.props["enableKeyRotation"] is True
     assert _doc(key.props["policy"]) == audit_key_policy("222222222222", TRAIL_ARN)
     sse = audit_run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
@@ -264,3 +265,13 @@ def test_trail_records_object_events_on_the_granted_prefixes_into_the_audit_buck
         "arn:aws:s3:::prod-security-findings/parquet/findings/",
     ]
     assert run.outputs == {"arn": f"arn:aws:cloudtrail:us-east-1:{MOCK_ACCOUNT_ID}:trail/dataroom-production-data-events-dev"}
+
+
+def test_audit_signing_key_is_an_asymmetric_p256_key_administered_by_the_account(audit_run: MockRun) -> None:
+    """Issue 10: checkpoints are signed in KMS; the key cannot encrypt, and only IAM policies grant its use."""
+    key = audit_run.named("audit-signing-key")
+    assert (key.props["customerMasterKeySpec"], key.props["keyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    assert _doc(key.props["policy"]) == audit_signing_key_policy("222222222222")
+    assert [s["Principal"] for s in _doc(key.props["policy"])["Statement"]] == [{"AWS": "arn:aws:iam::222222222222:root"}]
+    alias = audit_run.named("audit-signing-key-alias")
+    assert alias.props["name"] == "alias/dataroom-audit-signing-dev" and alias.props["targetKeyId"] == key.id

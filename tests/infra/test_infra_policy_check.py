@@ -51,12 +51,18 @@ def test_every_policy_has_a_title_from_its_metadata() -> None:
     assert policy_titles() == {
         "audit_trail": "Reads through the grant are recorded by CloudTrail",
         "bucket_access": "Buckets are private and TLS-only",
+        "eks_cluster": "The room's cluster API is private and its secrets are encrypted",
         "encryption": "Data at rest is encrypted with KMS",
         "grants": "Cross-account grants are read-only",
+        "images": "Images are pinned by tag or digest",
         "network": "The data-room network has no path to the internet",
         "object_lock": "Audit buckets are Object-Locked in compliance mode",
+        "pod_network": "Single-user pods reach only the hub, the proxy and the broker",
         "principals": 'No policy allows Principal "*"',
+        "signing_key": "The broker may only sign with the audit signing key",
+        "singleuser_pods": "Single-user pods have no identity, no privileges and no host paths",
         "trust": "Cross-account grants trust only the broker role, with an ExternalId",
+        "workload_identity": "Only the broker's ServiceAccount carries an IAM role",
     }
 
 

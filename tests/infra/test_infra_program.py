@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import runpy
 
-from infra.config import AccountConfig
+from infra.config import AccountConfig, RoomConfig
 from infra.mock_run import MOCK_MEMBER_ACCOUNT_ID, MockRun, run_under_mocks
 from infra.program import BROKER_SETTINGS
 from infra.stack_files import INFRA_DIR, load_stack_file
@@ -15,14 +15,20 @@ DATA_ROOM_OUTPUTS = {
     "region",
     "accountId",
     "brokerRoleArn",
-    "brokerInstanceProfileName",
     "auditBucketName",
     "auditKmsKeyArn",
+    "auditSigningKeyArn",
     "vpcId",
     "privateSubnetIds",
     "brokerSecurityGroupId",
     "s3GatewayEndpointId",
     "expectedReadOnlyRoleArn",
+    "clusterName",
+    "clusterEndpoint",
+    "oidcProviderArn",
+    "roomNamespace",
+    "registryAddress",
+    "hubService",
 }
 
 
@@ -52,7 +58,9 @@ def test_every_data_room_resource_uses_the_pinned_provider(data_room_run: MockRu
 
 def test_created_account_hosts_the_data_room() -> None:
     account = AccountConfig(create=True, name="dataroom-dev", email="aws+dr@example.com")
-    run = build(data_room_config(account=account))
+    ecr = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
+    room = RoomConfig(image=f"{ecr}/dataroom:0.1.0", hub_image=f"{ecr}/k8s-hub:4.3.1", proxy_image=f"{ecr}/chp:4.6.3")
+    run = build(data_room_config(account=account, room=room))
     assert run.outputs["accountId"] == MOCK_MEMBER_ACCOUNT_ID
     assert run.outputs["brokerRoleArn"] == f"arn:aws:iam::{MOCK_MEMBER_ACCOUNT_ID}:role/dataroom-broker-dev"
     assert run.outputs["auditBucketName"] == f"dataroom-audit-dev-{MOCK_MEMBER_ACCOUNT_ID}"

@@ -1,0 +1,252 @@
+"""The broker and the review service on the room's cluster, and the registry migration before them.
+
+The broker is a StatefulSet rather than a Deployment: each replica writes its own audit stream
+(``DATAROOM_AUDIT_STREAM`` = its pod name, ``dataroom-broker-0``, ...) on its own volume, and only a
+StatefulSet gives every replica a volume of its own that survives rescheduling (a Deployment's
+replicas share one claim). Behind one Service, replicas are interchangeable for queries. The
+broker's ServiceAccount is the only one annotated with an IAM role (IRSA); the review service has
+none, and neither mounts a Kubernetes API token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.room_names import (
+    BROKER,
+    BROKER_PORT,
+    BROKER_SERVICE_ACCOUNT,
+    HUB_ACCESS_LABEL,
+    HUB_PORT,
+    HUB_SECRET,
+    IRSA_ANNOTATION,
+    REGISTRY_SECRET,
+    REVIEW,
+    REVIEW_PORT,
+    REVIEW_SERVICE_ACCOUNT,
+    ROLE_LABEL,
+    SERVICE_TOKEN_KEY,
+)
+
+SERVICE_UID = 10001
+HOME = "/var/lib/dataroom"
+CATALOG_CONFIG_MAP = "dataroom-catalog"  # key catalog.toml, created by the operator (infra/README.md)
+BROKER_AWS_SECRET = "dataroom-broker-aws"  # key externalId: the production grant's ExternalId
+AUDIT_VOLUME_SIZE = "20Gi"
+
+
+@dataclass(frozen=True)
+class RoomServicesArgs:
+    namespace: pulumi.Input[str]
+    image: str
+    broker_replicas: int
+    review_replicas: int
+    broker_role_arn: pulumi.Input[str]
+    read_only_role_arn: str
+    region: str
+    production_region: str
+    audit_bucket: pulumi.Input[str]
+    audit_signing_key_arn: pulumi.Input[str]
+    registry_secret: pulumi.Resource | None = None
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _service_env(name: str, port: int) -> list[dict[str, Any]]:
+    """What the hub gives a hub-managed service, for one it does not start (JupyterHub's service env)."""
+    return [
+        {"name": "JUPYTERHUB_SERVICE_NAME", "value": name},
+        {"name": "JUPYTERHUB_SERVICE_URL", "value": f"http://0.0.0.0:{port}"},
+        {"name": "JUPYTERHUB_SERVICE_PREFIX", "value": f"/services/{name}/"},
+        {"name": "JUPYTERHUB_API_URL", "value": f"http://hub:{HUB_PORT}/hub/api"},
+        {"name": "JUPYTERHUB_CLIENT_ID", "value": f"service-{name}"},
+        {"name": "JUPYTERHUB_BASE_URL", "value": "/"},
+        _secret_env("JUPYTERHUB_API_TOKEN", HUB_SECRET, SERVICE_TOKEN_KEY.format(name=name)),
+    ]
+
+
+def _container(name: str, image: str, command: list[str], env: list[Any], port: int | None, mounts: list[Any]) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": env,
+        "volumeMounts": mounts,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVICE_UID,
+            "runAsGroup": SERVICE_UID,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+    }
+    if port is not None:
+        container["ports"] = [{"name": "http", "containerPort": port}]
+        container["readinessProbe"] = {"httpGet": {"path": f"/services/{name}/health", "port": port}, "periodSeconds": 10}
+    return container
+
+
+def _pod_spec(service_account: str, containers: list[Any], volumes: list[Any]) -> dict[str, Any]:
+    return {
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "fsGroup": SERVICE_UID, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": containers,
+        "volumes": volumes,
+    }
+
+
+def _labels(role: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": f"dataroom-{role}", ROLE_LABEL: role, HUB_ACCESS_LABEL: "true"}
+
+
+CATALOG_VOLUME = {"name": "catalog", "configMap": {"name": CATALOG_CONFIG_MAP}}
+CATALOG_MOUNT = {"name": "catalog", "mountPath": "/etc/dataroom", "readOnly": True}
+TMP_VOLUME = {"name": "tmp", "emptyDir": {}}
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+COMMON_ENV = [
+    {"name": "DATAROOM_HOME", "value": HOME},
+    {"name": "DATAROOM_CATALOG_PATH", "value": "/etc/dataroom/catalog.toml"},
+    _secret_env("DATAROOM_REGISTRY_URL", REGISTRY_SECRET, "url"),
+    {"name": "PYTHONUNBUFFERED", "value": "1"},
+]
+
+
+class RoomServices(pulumi.ComponentResource):
+    """Broker (StatefulSet, IRSA) and review (Deployment, no AWS), their Services, the migration Job."""
+
+    broker: k8s.apps.v1.StatefulSet
+    review: k8s.apps.v1.Deployment
+    broker_account: k8s.core.v1.ServiceAccount
+    review_account: k8s.core.v1.ServiceAccount
+    migration: k8s.batch.v1.Job
+
+    def __init__(self, name: str, args: RoomServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dataroom:infra:RoomServices", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+        self.broker_account = k8s.core.v1.ServiceAccount(
+            f"{name}-broker-account",
+            metadata={"name": BROKER_SERVICE_ACCOUNT, "namespace": ns, "annotations": {IRSA_ANNOTATION: args.broker_role_arn}},
+            automount_service_account_token=False,
+            opts=child,
+        )
+        self.review_account = k8s.core.v1.ServiceAccount(
+            f"{name}-review-account",
+            metadata={"name": REVIEW_SERVICE_ACCOUNT, "namespace": ns},
+            automount_service_account_token=False,
+            opts=child,
+        )
+        after_secret = [args.registry_secret] if args.registry_secret is not None else []
+        self.migration = k8s.batch.v1.Job(
+            f"{name}-registry-migrate",
+            metadata={"name": "dataroom-registry-migrate", "namespace": ns, "labels": {ROLE_LABEL: "migrate"}},
+            spec={
+                "backoffLimit": 3,
+                "template": {
+                    "metadata": {"labels": {ROLE_LABEL: "migrate"}},
+                    "spec": {
+                        **_pod_spec(
+                            REVIEW_SERVICE_ACCOUNT,
+                            [_container("migrate", args.image, ["dataroom", "db", "upgrade"], COMMON_ENV, None, [TMP_MOUNT])],
+                            [TMP_VOLUME],
+                        ),
+                        "restartPolicy": "OnFailure",
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.review_account, *after_secret]),
+        )
+        broker_env = [
+            *COMMON_ENV,
+            *_service_env(BROKER, BROKER_PORT),
+            {"name": "DATAROOM_AUDIT_STREAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "DATAROOM_AUDIT_KMS_KEY_ID", "value": args.audit_signing_key_arn},
+            {"name": "DATAROOM_AUDIT_BUCKET", "value": args.audit_bucket},
+            {"name": "DATAROOM_AWS_REGION", "value": args.production_region},
+            {"name": "AWS_REGION", "value": args.region},
+            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+            {"name": "DATAROOM_AWS_ROLE_ARN", "value": args.read_only_role_arn},
+            _secret_env("DATAROOM_AWS_EXTERNAL_ID", BROKER_AWS_SECRET, "externalId"),
+        ]
+        audit_mount = {"name": "audit", "mountPath": f"{HOME}/audit"}
+        labels = _labels(BROKER)
+        k8s.core.v1.Service(
+            f"{name}-broker-pods",
+            metadata={"name": "dataroom-broker-pods", "namespace": ns},
+            spec={"clusterIP": "None", "selector": labels, "ports": [{"name": "http", "port": BROKER_PORT}]},
+            opts=child,
+        )
+        k8s.core.v1.Service(
+            f"{name}-broker-service",
+            metadata={"name": f"dataroom-{BROKER}", "namespace": ns},
+            spec={"type": "ClusterIP", "selector": labels, "ports": [{"name": "http", "port": BROKER_PORT, "targetPort": BROKER_PORT}]},
+            opts=child,
+        )
+        self.broker = k8s.apps.v1.StatefulSet(
+            f"{name}-broker",
+            metadata={"name": f"dataroom-{BROKER}", "namespace": ns, "labels": labels},
+            spec={
+                "serviceName": "dataroom-broker-pods",
+                "replicas": args.broker_replicas,
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": _pod_spec(
+                        BROKER_SERVICE_ACCOUNT,
+                        [_container(BROKER, args.image, ["python", "-m", "dataroom.broker"], broker_env, BROKER_PORT, [audit_mount, CATALOG_MOUNT, TMP_MOUNT])],
+                        [CATALOG_VOLUME, TMP_VOLUME],
+                    ),
+                },
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "audit"},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": AUDIT_VOLUME_SIZE}}},
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration, self.broker_account]),
+        )
+        review_labels = _labels(REVIEW)
+        k8s.core.v1.Service(
+            f"{name}-review-service",
+            metadata={"name": f"dataroom-{REVIEW}", "namespace": ns},
+            spec={"type": "ClusterIP", "selector": review_labels, "ports": [{"name": "http", "port": REVIEW_PORT, "targetPort": REVIEW_PORT}]},
+            opts=child,
+        )
+        self.review = k8s.apps.v1.Deployment(
+            f"{name}-review",
+            metadata={"name": f"dataroom-{REVIEW}", "namespace": ns, "labels": review_labels},
+            spec={
+                "replicas": args.review_replicas,
+                "selector": {"matchLabels": review_labels},
+                "template": {
+                    "metadata": {"labels": review_labels},
+                    "spec": _pod_spec(
+                        REVIEW_SERVICE_ACCOUNT,
+                        [
+                            _container(
+                                REVIEW, args.image, ["python", "-m", "dataroom.review"],
+                                [*COMMON_ENV, *_service_env(REVIEW, REVIEW_PORT)], REVIEW_PORT, [CATALOG_MOUNT, TMP_MOUNT, {"name": "home", "mountPath": HOME}],
+                            )
+                        ],
+                        [CATALOG_VOLUME, TMP_VOLUME, {"name": "home", "emptyDir": {}}],
+                    ),
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration, self.review_account]),
+        )
+        self.register_outputs({})
