@@ -116,7 +116,9 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         log_level=log_level,
     )
     review = review_service(home, _port(None), pid_dir=options.pid_dir, cwd=options.state_dir, log_level=log_level)
-    hub = DataRoomHub(options, catalog, extra_services=[review], extra_roles=[review_role()])
+    from dataroom.review.releases import release_role  # requesters download their released outputs there
+
+    hub = DataRoomHub(options, catalog, extra_services=[review], extra_roles=[review_role(), release_role(review["name"])])
 
     def terminate(signum, frame):  # SIGTERM behaves like Ctrl-C; SIGINT even when started with it ignored
         raise KeyboardInterrupt

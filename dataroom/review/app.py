@@ -37,6 +37,7 @@ from dataroom.review.alerts import make_handlers as make_alert_handlers, open_al
 from dataroom.audit.reader import combine
 from dataroom.review.audit_pages import make_handlers as make_audit_handlers
 from dataroom.review.monitoring import make_handlers as make_monitoring_handlers
+from dataroom.review.releases import make_handlers as make_release_handlers
 from dataroom.review.templates import LOADER
 from dataroom.settings import Settings
 
@@ -315,6 +316,7 @@ def make_app(state: ReviewState, cookie_secret: bytes | None = None) -> web.Appl
         *make_alert_handlers(ReviewHandler),
         (r"chain", ChainHandler),
         *make_monitoring_handlers(ReviewHandler),
+        *make_release_handlers(ReviewHandler),  # releases (two-person release of outputs), releases/mine, download
     ]
     handlers: list[Any] = [(prefix + pattern, handler, {"state": state}) for pattern, handler in routes]
     handlers.append((prefix + "health", HealthHandler))

@@ -40,6 +40,7 @@ BASE = r"""<!doctype html>
  <a href="{{ prefix }}hypotheses">Hypotheses</a>
  <a href="{{ prefix }}alerts">Alerts{% if alert_count %} ({{ alert_count }}){% end %}</a>
  <a href="{{ prefix }}monitoring">Monitoring</a>
+ <a href="{{ prefix }}releases">Releases</a>
  <a href="{{ prefix }}chain" id="chain-status">Audit chain: <span class="chip {{ 'ok' if chain.ok else 'broken' }}">{{ 'OK' if chain.ok else 'BROKEN' }}</span></a>
  {% if shipping %}<span id="shipping-status" title="checkpoints signed but not yet anchored in the audit bucket">Shipping: <span class="chip {{ 'broken' if shipping['behind'] else 'ok' }}">{{ shipping['backlog'] }} waiting{% if shipping['backlog'] %}, oldest {{ int(shipping['lag_s']) }} s{% end %}</span></span>{% end %}
  <span class="who">signed in as <b id="who">{{ user }}</b></span>
