@@ -14,6 +14,7 @@ from dataroom.cli.monitor import model, monitor
 from dataroom.cli.policy import policy
 from dataroom.cli.project import project
 from dataroom.cli.query import query
+from dataroom.cli.release import release
 from dataroom.cli.up import up
 
 
@@ -22,5 +23,5 @@ def main() -> None:
     """Secured data room: governed, audited queries over production Parquet."""
 
 
-for command in (up, query, tables, audit, project, hypothesis, alerts, monitor, model, demo_data, policy, infra, db):
+for command in (up, query, tables, audit, project, hypothesis, alerts, monitor, model, demo_data, policy, infra, db, release):
     main.add_command(command)
