@@ -9,7 +9,11 @@ check, and her attempt is audited under her name. Screenshots land in test-artif
 
 from __future__ import annotations
 
+import tomllib
+import uuid
+
 import pytest
+import tomli_w
 
 from dataroom.alerts.lifecycle import alert_events
 from dataroom.pipeline import Outcome, QueryService
@@ -25,10 +29,15 @@ def browser():
 
 def test_sam_acknowledges_a_high_alert_alice_and_carol_cannot(review_room, browser):
     settings = Settings(home=review_room.home)
+    attacker = f"dave-{uuid.uuid4().hex[:6]}"  # a new scientist with no history in the shared room: the count is exactly this burst
+    catalog_file = review_room.home / "catalog.toml"
+    catalog = tomllib.loads(catalog_file.read_text())
+    catalog["users"][attacker] = {"groups": ["data-scientists"], "email": f"{attacker}@dataroom.example"}
+    catalog_file.write_text(tomli_w.dumps(catalog))
     svc = QueryService(settings)
     try:
         for _ in range(300):
-            assert svc.run("mallory", "remediation-acme", "SELECT analyst_email FROM acme.findings").outcome is Outcome.DENIED
+            assert svc.run(attacker, "remediation-acme", "SELECT analyst_email FROM acme.findings").outcome is Outcome.DENIED
     finally:
         svc.close()
 
@@ -37,15 +46,16 @@ def test_sam_acknowledges_a_high_alert_alice_and_carol_cannot(review_room, brows
     hub_login(page, review_room.hub_url, "sam", review_room.password)
     response = page.goto(review_room.review_url + "alerts")
     assert response is not None and response.status == 200, review_room.log_tail()
-    top = page.locator("#lifecycle tr.alert-row").first
+    top = page.locator("#lifecycle tr.alert-row").filter(has_text=attacker)
     alert_id = top.get_attribute("data-alert-id")
     assert top.get_attribute("data-status") == "open"
     assert top.locator(".severity").text_content() == "high"
     assert top.locator(".count").text_content() == "300"
-    assert "Burst of denied queries" in top.text_content() and "mallory" in top.text_content()
+    assert "Burst of denied queries" in top.text_content()
+    assert page.locator("#lifecycle tr.alert-row").first.get_attribute("data-alert-id") == alert_id  # the open high alert is on top
     page.screenshot(path=str(ARTIFACTS / "10-alerts-open-high.png"), full_page=True)
 
-    top.locator(".ack-form input[name=comment]").fill("mallory is probing PII columns; session suspended, talking to her lead")
+    top.locator(".ack-form input[name=comment]").fill("probing PII columns; session suspended, talking to their lead")
     top.locator(".ack-form button[type=submit]").click()
     page.wait_for_load_state()
     assert f"acknowledged {alert_id}" in page.text_content("#flash-info")
@@ -58,7 +68,7 @@ def test_sam_acknowledges_a_high_alert_alice_and_carol_cannot(review_room, brows
 
     acks = [e for e in alert_events(settings) if e["step"] == "acknowledged" and e["alert_id"] == alert_id]
     assert [(e["actor"], e["comment"], e["severity"], e["count"]) for e in acks] == [
-        ("sam", "mallory is probing PII columns; session suspended, talking to her lead", "high", 300)
+        ("sam", "probing PII columns; session suspended, talking to their lead", "high", 300)
     ]
 
     # alice: no access to the review service at all: 403, no button, and a direct POST is 403 too
