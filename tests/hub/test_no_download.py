@@ -130,3 +130,10 @@ def test_request_release_from_the_kernel_files_a_request_with_the_checks(room: R
     # alice sees her request through the broker; nothing about it downloads from her server
     listed = requests.get(room.broker_url + "v1/releases", headers={"Authorization": f"token {alice.token}"}, timeout=60).json()
     assert release["id"] in [r["id"] for r in listed["releases"]]
+    # `dataroom up` lets her reach the review service for her own releases (release_role), and nothing else there
+    review = room.hub_url + "/services/review/"
+    mine = alice.user.http.get(review + "releases/mine", timeout=60)
+    assert mine.status_code == 200 and f'data-release-id="{release["id"]}"' in mine.text
+    assert alice.user.http.get(review + f"releases/{release['id']}", timeout=60).status_code == 403
+    assert alice.user.http.get(review + "queries", timeout=60).status_code == 403
+    assert alice.user.http.get(review + f"releases/{release['id']}/download", timeout=60).status_code == 409  # not released yet
