@@ -175,7 +175,7 @@ CLI_STORAGE_CORPUS = [
     ("SELECT json_serialize_plan('SELECT * FROM read_parquet(''{home}/data/acme/findings/part-000.parquet'')', optimize := true)", 3),
     ("SELECT CAST(severity AS INTEGER) AS s FROM acme.findings", 2),
     ("SELEC 1", 2),
-    ("SELECT * FROM acme.nothing_here", 3),
+    ("SELECT * FROM acme.nothing_here", 2),  # a name that does not exist is bad input (issue 17)
 ]
 
 
