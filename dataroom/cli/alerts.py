@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from dataroom.alerts import GRACE_MARGIN_S, AlertScanner, config_file, load_config
+from dataroom.alerts import GRACE_MARGIN_S, AlertScanner, alerts_dir, config_file, load_config
 from dataroom.alerts.loop import check_shipping
 from dataroom.alerts.lifecycle import STATUSES, AlertError, AlertForbidden, AlertStore
 from dataroom.cli.project import ACTING_AS
@@ -74,7 +74,10 @@ def list_alerts(status: str | None, rule: str | None, user: str | None, since: s
 
     The running room evaluates the rules every DATAROOM_ALERT_INTERVAL_S seconds; `alerts scan` does it now.
     """
-    for alert in AlertStore(Settings()).alerts(status):
+    settings = Settings()
+    store = AlertStore(settings)
+    store.ingest(alerts_dir(settings) / "alerts.jsonl")  # what the model monitor raised since the last evaluation
+    for alert in store.alerts(status):
         if (rule and alert["rule"] != rule) or (user and alert.get("user") != user) or (since and str(alert["last_event_at"] or "") < since):
             continue
         click.echo(json.dumps(alert) if as_json else _describe(alert))
