@@ -34,6 +34,11 @@ _DECISION = {
                 "properties": {k: {"type": "string"} for k in ("table", "column", "classification", "reason")},
             },
         },
+        "suppressed": {
+            "type": ["object", "null"],
+            "description": "Under the project's output policy: result rows held back for too little support, of how many, and the rule.",
+            "properties": {"rows": {"type": "integer"}, "of": {"type": "integer"}, "rule": {"type": "string"}},
+        },
     },
 }
 

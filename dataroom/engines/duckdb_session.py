@@ -60,6 +60,14 @@ class SessionSpec:
         return cls(data["project_id"], tables, data["memory_limit"], data["threads"])
 
 
+IDENTITY_SCHEMA = "__dr_identity"
+
+
+def identity_view_name(schema: str, table: str) -> str:
+    """The view of ``schema.table`` whose rows carry an identity (in :data:`IDENTITY_SCHEMA`)."""
+    return f"{schema}__{table}"
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -92,19 +100,27 @@ class Session:
             }
         )
         allowed_files: list[str] = []
+        self._con.execute(f"CREATE SCHEMA {IDENTITY_SCHEMA}")
         for table in spec.tables:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema)}")
             view = f"{_ident(table.schema)}.{_ident(table.table)}"
+            # The same rows with an identity (__dr_row), which output-policy rewrites count distinct
+            # when a row could be repeated (dataroom/outputs/aggregation.py); same columns otherwise.
+            numbered = f"{IDENTITY_SCHEMA}.{_ident(identity_view_name(table.schema, table.table))}"
             if table.location is not None:
                 from dataroom.storage import open_dataset  # boto3 and Arrow datasets: only for s3:// tables
 
                 source = f"__source_{table.schema}_{table.table}"
                 self._con.register(source, open_dataset(table.location, list(table.columns), s3))
                 self._con.execute(f"CREATE VIEW {view} AS SELECT * FROM {_ident(source)}")
+                self._con.execute(f"CREATE VIEW {numbered} AS SELECT *, row_number() OVER () AS __dr_row FROM {_ident(source)}")
             else:
                 allowed_files += table.files
                 columns = ", ".join(_ident(c) for c in table.columns)
-                self._con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet({_literal_list(list(table.files))})")
+                files = _literal_list(list(table.files))
+                self._con.execute(f"CREATE VIEW {view} AS SELECT {columns} FROM read_parquet({files})")
+                identity = "(file_index::UBIGINT << 40) | file_row_number::UBIGINT"
+                self._con.execute(f"CREATE VIEW {numbered} AS SELECT {columns}, {identity} AS __dr_row FROM read_parquet({files})")
         self._con.execute(f"SET allowed_paths = {_literal_list(allowed_files)}")
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET parquet_metadata_cache = true")

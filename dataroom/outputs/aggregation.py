@@ -10,11 +10,11 @@ applies the query's own DISTINCT, ORDER BY and LIMIT to them (:class:`Finish`), 
 sort can never reveal a group that was suppressed.
 
 How each source row knows its tenant: a tenant's table is one relation (``acme.findings``), so a
-base table contributes its tenant as a constant, and row-level subqueries, CTEs and UNION ALL
-branches pass a ``__dr_tenant`` column up to the aggregate. When rows can be repeated before
-they are counted (joins, a table or CTE read twice, ``unnest``), rows are counted by identity
-instead (``row_number()`` per base table, counted distinct), so duplication never inflates the
-support.
+base table contributes its tenant as a constant (one bit per tenant of the project), and
+row-level subqueries, CTEs and UNION ALL branches pass a ``__dr_tenant`` column up to the
+aggregate. When rows can be repeated before they are counted (joins, a table or CTE read twice,
+``unnest``), rows are counted by identity instead (the session's identity views give each
+Parquet row its file and row number), so duplication never inflates the support.
 
 What cannot be rewritten soundly is refused with advice (the policy turns :attr:`OutputPlan.problem`
 into a denial): row-level output, nested aggregates, subquery expressions, window functions over
@@ -26,6 +26,7 @@ functions may be used is the policy's call (``policies/query/output.rego``), fro
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import duckdb
 
 from dataroom.catalog import Catalog, Project
+from dataroom.engines.duckdb_session import IDENTITY_SCHEMA, identity_view_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -167,11 +169,16 @@ class _Parser:
         return self._aggregates
 
     def expression(self, text: str) -> dict:
-        """The parse tree of one expression, taken from ``SELECT <text>``."""
-        return self.tree(f"SELECT {text}")["statements"][0]["node"]["select_list"][0]
+        """The parse tree of one expression, taken from ``SELECT <text>`` (a fresh copy: callers edit it)."""
+        return json.loads(self._fragment(f"SELECT {text}", "select_list"))
 
     def table_ref(self, text: str) -> dict:
-        return self.tree(f"SELECT * FROM {text}")["statements"][0]["node"]["from_table"]
+        return json.loads(self._fragment(f"SELECT * FROM {text}", "from_table"))
+
+    @functools.lru_cache(maxsize=512)  # the same few fragments recur in every rewrite
+    def _fragment(self, sql: str, part: str) -> str:
+        node = self.tree(sql)["statements"][0]["node"][part]
+        return json.dumps(node[0] if part == "select_list" else node)
 
 
 _PARSER = _Parser()
@@ -248,14 +255,19 @@ class _Tag:
 
 
 class _Rewriter:
-    def __init__(self, catalog: Catalog, policy: OutputPolicy) -> None:
+    def __init__(self, catalog: Catalog, policy: OutputPolicy, tenants: list[str]) -> None:
         self.catalog = catalog
         self.policy = policy
+        # Each tenant is one bit: a group's tenant count is bit_count(bit_or(...)), which DuckDB
+        # aggregates in parallel (count(DISTINCT ...) over strings cost several times the query).
+        self.tenant_bits = {t: 1 << i for i, t in enumerate(sorted(tenants))}
         self.aggregates: list[str] = []
         self.identity = False  # count rows by identity (set by _needs_identity before rewriting)
 
     # The statement --------------------------------------------------------------------------
     def plan(self, sql: str) -> OutputPlan:
+        if len(self.tenant_bits) > 63:
+            raise Unsupported("the output policy counts at most 63 tenants per project")
         tree = _PARSER.tree(sql)
         if tree.get("error"):
             raise ValueError(tree.get("error_message", "unparseable"))  # the analysis already denies it
@@ -354,7 +366,7 @@ class _Rewriter:
         if tag.tenant is None:  # only reference data: not a tenant's rows, no constraint
             return [_PARSER.expression(f"NULL::BIGINT AS {SUPPORT_ROWS}"), _PARSER.expression(f"NULL::BIGINT AS {SUPPORT_TENANTS}")]
         rows = f"count(DISTINCT ({tag.tenant}, {tag.row}))" if self.identity else "count(*)"
-        return [_PARSER.expression(f"{rows} AS {SUPPORT_ROWS}"), _PARSER.expression(f"count(DISTINCT {tag.tenant}) AS {SUPPORT_TENANTS}")]
+        return [_PARSER.expression(f"{rows} AS {SUPPORT_ROWS}"), _PARSER.expression(f"bit_count(bit_or({tag.tenant})) AS {SUPPORT_TENANTS}")]
 
     def _order_keys(self, node: dict) -> list[tuple[int, dict]]:
         """ORDER BY terms that are not output columns become hidden columns of the groups."""
@@ -490,20 +502,33 @@ class _Rewriter:
         table = self.catalog.tables.get(f"{schema}.{name}")
         if table is None or not table.tenant:
             return _Tag(None)  # reference data (or a name the analysis already refused)
-        tenant = "'" + table.tenant.replace("'", "''") + "'"
+        if table.tenant not in self.tenant_bits:
+            raise Unsupported(f"table {table.name} belongs to a tenant outside the project")
+        tenant = f"{self.tenant_bits[table.tenant]}::UBIGINT"
         if not self.identity:
             return _Tag(tenant)
-        # Replace the table by itself numbered: rows keep their identity through joins and unnest.
-        source = f"{_quote(table.schema_name)}.{_quote(table.table_name)}"
-        numbered = _PARSER.table_ref(f"(SELECT *, {tenant} AS {TENANT}, row_number() OVER () AS {ROW} FROM {source}) AS {_quote(alias)}")
+        # Read the same rows through the session's identity view: they keep it through joins and unnest.
+        numbered = _PARSER.table_ref(f"{IDENTITY_SCHEMA}.{_quote(identity_view_name(table.schema_name, table.table_name))} AS {_quote(alias)}")
         numbered["column_name_alias"] = ref.get("column_name_alias") or []
         ref.clear()
         ref.update(numbered)
         _unqualify_columns(node, schema, name, alias)
-        return _Tag(tenant, f"{_quote(alias)}.{ROW}", alias, self._hidden())
+        return _Tag(tenant, f"{_quote(alias)}.{ROW}", alias, (ROW,))
 
     def _hidden(self) -> tuple[str, ...]:
         return (TENANT, ROW) if self.identity else (TENANT,)
+
+    def _tenant_neutral(self, node: dict) -> Any:
+        """A branch's parse tree with tenant tables' schemas (and all positions and aliases) blanked."""
+        shape = _strip_locations(node)
+        for ref in _walk(shape):
+            if ref.get("type") == "BASE_TABLE":
+                table = self.catalog.tables.get(f"{(ref.get('schema_name') or '').lower()}.{ref.get('table_name', '').lower()}")
+                if table is not None and table.tenant:
+                    ref["schema_name"], ref["qualified_name"] = "<tenant>", None
+            elif ref.get("class") == "COLUMN_REF" and len(ref.get("column_names") or []) >= 3:
+                ref["column_names"] = ["<tenant>", *ref["column_names"][1:]]
+        return shape
 
     def _row_level(self, node: dict, ctes: dict[str, _Tag], where: str) -> _Tag:
         """Tag a row-level query (subquery, CTE, UNION ALL branch): add ``__dr_tenant`` (and ``__dr_row``)."""
@@ -512,10 +537,19 @@ class _Rewriter:
                 raise Unsupported(f"{node.get('setop_type', 'a set operation')} without ALL in {where} cannot be checked against the output policy: use UNION ALL")
             if node.get("modifiers"):
                 raise Unsupported(f"ORDER BY/LIMIT on a UNION ALL in {where} cannot be checked against the output policy")
-            tags = [self._row_level(child, ctes, where) for child in _set_children(node)]
+            children = _set_children(node)
+            shapes = [self._tenant_neutral(child) for child in children]
+            tags = [self._row_level(child, ctes, where) for child in children]
             tagged = [t.tenant is not None for t in tags]
             if any(tagged) and not all(tagged):
                 raise Unsupported(f"{where} mixes tenant rows with other rows in one UNION ALL; keep reference data in a join")
+            if any(tagged) and any(shape != shapes[0] for shape in shapes):
+                # A label or a filter of one tenant's branch ('acme' AS t, WHERE false) would let a
+                # supported group say something about that tenant alone, or two queries be subtracted.
+                raise Unsupported(
+                    f"the branches of the UNION ALL in {where} must be the same query over each tenant's table "
+                    "(no per-tenant labels, columns or filters): write SELECT <columns> FROM <tenant>.<table> the same way for every tenant"
+                )
             return _Tag(TENANT, ROW if self.identity else None) if all(tagged) else _Tag(None)
         if node["type"] != "SELECT_NODE":
             raise Unsupported(f"{where} cannot be checked against the output policy")
@@ -589,7 +623,7 @@ def plan_output(sql: str, catalog: Catalog, project: Project) -> OutputPlan | No
     policy = OutputPolicy.for_project(project)
     if policy is None:
         return None
-    rewriter = _Rewriter(catalog, policy)
+    rewriter = _Rewriter(catalog, policy, list(project.tenants))
     try:
         return rewriter.plan(sql)
     except Unsupported as exc:
@@ -610,10 +644,16 @@ def finish_groups(groups: "pa.Table", finish: Finish) -> tuple["pa.Table", int]:
     rows, tenants = renamed.column(SUPPORT_ROWS), renamed.column(SUPPORT_TENANTS)
     supported = pc.or_kleene(pc.is_null(rows), pc.and_(pc.greater_equal(rows, finish.min_rows), pc.greater_equal(tenants, finish.min_tenants)))
     suppressed = groups.num_rows - pc.sum(pc.cast(supported, "int64")).as_py() if groups.num_rows else 0
-    con = duckdb.connect(config={"enable_external_access": False, "threads": 1})
+    con = _finish_connection()
+    con.register(GROUPS, renamed)
     try:
-        con.register(GROUPS, renamed)
         result = con.sql(finish.sql).to_arrow_table()
     finally:
-        con.close()
+        con.unregister(GROUPS)
     return result.rename_columns(names[: finish.outputs]), int(suppressed)
+
+
+@functools.cache
+def _finish_connection() -> duckdb.DuckDBPyConnection:
+    """One connection per worker for the finish step: no data, no files (opening one costs ~50 ms)."""
+    return duckdb.connect(config={"enable_external_access": False, "threads": 1})

@@ -218,3 +218,21 @@ def test_registry_output_policy_is_approved_with_the_project_and_applied(service
     assert released and all(n >= 1000 for _, n in released) and outcome.result.suppression.suppressed > 0
     with pytest.raises(Exception, match="min_tenants must be between 1"):
         registry.propose("alice", "bench-bad", justification="x", tenants=["acme"], tables=["acme.findings"], output_policy={"min_tenants": 2})
+
+
+@pytest.mark.parametrize(
+    "union",
+    [
+        "SELECT *, 'acme' AS t FROM acme.findings UNION ALL SELECT *, 'globex' FROM globex.findings UNION ALL SELECT *, 'initech' FROM initech.findings",
+        "SELECT * FROM acme.findings WHERE false UNION ALL SELECT * FROM globex.findings UNION ALL SELECT * FROM initech.findings",
+        "SELECT cve_id FROM acme.findings UNION ALL SELECT cve_id FROM globex.findings UNION ALL SELECT severity FROM initech.findings",
+    ],
+    ids=["per-tenant label", "one tenant filtered out", "another column for one tenant"],
+)
+def test_tenant_branches_must_be_the_same_query(service: QueryService, union: str) -> None:
+    """Held by branch uniformity: a label or filter on one tenant's branch would single it out
+    inside a supported group (count(*) FILTER (WHERE t = 'acme' AND cve_id = ...)) or make two
+    all-tenant queries subtractable."""
+    outcome = service.run("alice", BENCH, f"SELECT count(*) AS n, count(*) FILTER (WHERE cve_id = 'CVE-2019-10330') AS x FROM ({union})")
+    assert outcome.outcome is Outcome.DENIED
+    assert [r.code for r in outcome.reasons] == ["output_not_checkable"] and "same query over each tenant" in outcome.reasons[0].message

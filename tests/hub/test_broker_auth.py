@@ -6,6 +6,7 @@ token, a token without the broker scope, a member and a non-member, and the audi
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pyarrow as pa
@@ -174,3 +175,18 @@ def test_openapi_describes_the_endpoints(room: RunningRoom) -> None:
 def test_the_audit_chain_verifies_after_all_that(room: RunningRoom) -> None:
     result = room.audit.verify()
     assert result.ok, result.describe()
+
+
+def test_output_policy_suppression_reaches_the_client_and_the_notebook_note(room: RunningRoom, tokens) -> None:
+    """Under remediation-benchmark's output policy the broker says how many rows it held back."""
+    from dataroom.client import Decision, result_notes
+
+    union = " UNION ALL ".join(f"SELECT * FROM {t}.findings" for t in ("acme", "globex", "initech"))
+    response = broker_query(room, "remediation-benchmark", f"SELECT cve_id, count(*) AS n FROM ({union}) GROUP BY cve_id", token=tokens["alice"])
+    assert response.status_code == 200, response.text
+    decision = json.loads(response.headers["X-Dataroom-Decision"])
+    table = pa.ipc.open_stream(response.content).read_all()
+    assert decision["suppressed"]["rows"] > 0 and decision["suppressed"]["of"] == decision["suppressed"]["rows"] + table.num_rows
+    assert all(n >= 10 for n in table.column("n").to_pylist())
+    notes = result_notes(Decision.from_json(decision), table)
+    assert any("result rows suppressed" in line and "2 tenants" in line for line in notes)
