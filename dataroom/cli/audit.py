@@ -265,9 +265,22 @@ def _warn_broken(view, bad) -> None:  # type: ignore[no-untyped-def]
         with bad.path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
                 if number == result.first_bad_line:
-                    text = line.decode("utf-8", "replace").rstrip("\n")
-                    click.secho(f"  first bad record (line {number}): {text[:400]}{' ...' if len(text) > 400 else ''}", fg="red", err=True)
+                    click.secho(f"  first bad record (line {number}): {_brief(line)}", fg="red", err=True)
                     break
+
+
+def _brief(line: bytes) -> str:
+    """A record in one readable line: what a reviewer needs to find it (seq, type, id, user, SQL), else its raw start."""
+    text = line.decode("utf-8", "replace").rstrip("\n")
+    try:
+        record = json.loads(text)
+        inp = record.get("input") or {}
+        parts = [f"seq {record.get('seq')}", str(record.get("type")), str(record.get("decision_id") or ""), str((inp.get("user") or {}).get("name") or record.get("actor") or ""),
+                 str(record.get("timestamp") or "")]  # fmt: skip
+        sql = inp.get("sql")
+        return " ".join(p for p in parts if p) + (f" sql={sql[:300]!r}" if isinstance(sql, str) else "")
+    except (ValueError, AttributeError):
+        return text[:400] + (" ..." if len(text) > 400 else "")
 
 
 @audit.command()
