@@ -170,10 +170,17 @@ class ReleaseRegistry:
             if approve and (row.checks or {}).get("status") == "fail" and not note:
                 raise RegistryError(f"the output checks of {key} failed: approving it needs a note saying why the flagged cells are safe")
             db.add(ReleaseEventRow(request_id=rid, at=now, actor=who.name, kind="approved" if approve else "rejected", note=note))
+            db.flush()  # from here this transaction holds the database's write lock (SQLite) or the row lock (PostgreSQL):
+            db.refresh(row)  # decide on what other reviewers committed meanwhile, not on the reads above
+            events = self._events(db, rid)
+            if row.status != "pending":
+                raise Conflict(f"{key} became {row.status} meanwhile: it takes no more verdicts")
+            if sum(e.actor == who.name and e.kind in ("approved", "rejected") for e in events) > 1:
+                raise Conflict(f"{who.name} already gave a verdict on {key}: a second approval must come from someone else")
             if not approve:
                 row.status = "rejected"
             else:
-                approvers = {e.actor for e in events if e.kind == "approved"} | {who.name}
+                approvers = {e.actor for e in events if e.kind == "approved"}
                 if len(approvers) >= APPROVALS_NEEDED:
                     if release is None:
                         raise RegistryError(f"{key} has its approvals but nothing to store it with")

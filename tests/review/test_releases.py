@@ -199,3 +199,37 @@ def test_bad_objects_are_refused_with_a_clear_error(tmp_path, releases) -> None:
     assert release_request(releases, "alice", [])[0] == 400
     status, payload = release_request(releases, "mallory", {"project": PROJECT, "title": "t", "justification": "j", "kind": "text", "data": "aGVsbG8="})
     assert status == 403 and "not a member" in payload["message"]
+
+
+def test_concurrent_verdicts_release_exactly_once(registry, releases) -> None:
+    """Two reviewers approving at the same moment (and one double-clicking): the request is released
+    once, by two distinct approvers, and never left pending with two approvals."""
+    import threading
+
+    from dataroom.outputs.releases import ReleaseService
+
+    frame = pl.DataFrame({"severity": ["high"], "n": [25]})
+    for _ in range(3):
+        info = releases.request("alice", PROJECT, title="race", justification="j", obj=encode_object(frame, "race"), decision_ids=[])
+        outcomes: list[str] = []
+        barrier = threading.Barrier(3)
+
+        def approve(who: str) -> None:
+            service = ReleaseService.from_settings(Settings(), registry)
+            barrier.wait()
+            try:
+                outcomes.append(service.review(who, info.id, approve=True, note="ok").status)
+            except RegistryError as exc:
+                outcomes.append(type(exc).__name__)
+            except Exception as exc:  # SQLite's lock timeout would be a defect here: record it
+                outcomes.append(f"error {type(exc).__name__}")
+
+        threads = [threading.Thread(target=approve, args=(who,)) for who in ("sam", "sasha", "sam")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        final = releases.releases.get(info.id)
+        assert final.status == "released" and sorted(final.approvers) == ["sam", "sasha"], (outcomes, final.events)
+        assert sorted(outcomes) == ["Conflict", "pending", "released"], outcomes  # sam's second click is refused
+        assert [e.kind for e in final.events].count("released") == 1
