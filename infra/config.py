@@ -127,6 +127,7 @@ class RoomConfig:
     registry_instance_class: str = "db.t4g.medium"
     registry_storage_gb: int = 20
     registry_engine_version: str = "17"
+    catalog_file: str = ""  # the room's catalog.toml (path relative to infra/): the ConfigMap dataroom-catalog
 
     def __post_init__(self) -> None:
         for key, image in (("image", self.image), ("hubImage", self.hub_image), ("proxyImage", self.proxy_image)):
@@ -164,7 +165,7 @@ _ROOM_KEYS = {
     "singleuserCpuLimit": "singleuser_cpu_limit", "singleuserMemoryLimit": "singleuser_memory_limit",
     "singleuserCpuGuarantee": "singleuser_cpu_guarantee", "singleuserMemoryGuarantee": "singleuser_memory_guarantee",
     "registryInstanceClass": "registry_instance_class", "registryStorageGb": "registry_storage_gb",
-    "registryEngineVersion": "registry_engine_version",
+    "registryEngineVersion": "registry_engine_version", "catalogFile": "catalog_file",
 }
 
 
@@ -196,6 +197,7 @@ class DataRoomStackConfig:
     read_only_role_name: str = ""
     trail_name: str = ""
     room: RoomConfig = field(default_factory=RoomConfig)
+    broker_external_id: str | None = None  # the production grant's ExternalId, for the broker pods (secret)
     kind: str = field(default=KIND_DATA_ROOM, init=False)
 
     def __post_init__(self) -> None:
@@ -217,6 +219,8 @@ class DataRoomStackConfig:
             object.__setattr__(self, "room", filled)
         if self.audit_retention_days < 1:
             raise InfraConfigError("auditRetentionDays must be at least 1 (Object Lock needs a retention)")
+        if self.broker_external_id is not None and not _EXTERNAL_ID_RE.match(self.broker_external_id):
+            raise InfraConfigError("brokerExternalId must be 2-1224 characters of [A-Za-z0-9+=,.@:/_-] (the grant stack's externalId)")
         _default(self, "availability_zones", (f"{self.region}a", f"{self.region}b"))
         _default(self, "production_region", self.region)
         _default(self, "broker_role_name", f"dataroom-broker-{self.environment}")
@@ -366,6 +370,7 @@ def load_stack_config() -> StackConfig:
             read_only_role_name=cfg.get("readOnlyRoleName") or "",
             trail_name=cfg.get("trailName") or "",
             room=_room(cfg.get_object("room")),
+            broker_external_id=cfg.get("brokerExternalId"),
         )
     if kind == KIND_PRODUCTION_GRANT:
         return ProductionGrantStackConfig(

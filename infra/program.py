@@ -16,17 +16,18 @@ import pulumi_kubernetes as k8s
 from infra.account import DataRoomAccount, DataRoomAccountArgs
 from infra.audit_bucket import AuditBucket, AuditBucketArgs
 from infra.broker_identity import BrokerIdentity, BrokerIdentityArgs
-from infra.config import DataRoomStackConfig, ProductionGrantStackConfig, StackConfig, load_stack_config
-from infra.data_events_trail import DataEventsTrail, DataEventsTrailArgs
-from infra.network import IsolatedNetwork, IsolatedNetworkArgs
-from infra.read_only_grant import ReadOnlyGrant, ReadOnlyGrantArgs
 from infra.cluster import RoomCluster, RoomClusterArgs
+from infra.config import DataRoomStackConfig, InfraConfigError, ProductionGrantStackConfig, StackConfig, load_stack_config
+from infra.data_events_trail import DataEventsTrail, DataEventsTrailArgs
 from infra.hub_values import HubValuesArgs
 from infra.jupyterhub import RoomHub, RoomHubArgs
+from infra.network import IsolatedNetwork, IsolatedNetworkArgs
+from infra.read_only_grant import ReadOnlyGrant, ReadOnlyGrantArgs
 from infra.registry_db import RegistryDatabase, RegistryDatabaseArgs
 from infra.room_names import BROKER_SERVICE_ACCOUNT, RELEASE
 from infra.room_network import RoomNetworkPolicies, RoomNetworkPoliciesArgs
 from infra.room_services import RoomServices, RoomServicesArgs
+from infra.stack_files import INFRA_DIR
 
 POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/enforce": "baseline",
@@ -39,8 +40,21 @@ BROKER_SETTINGS = ("DATAROOM_AWS_ROLE_ARN", "DATAROOM_AWS_EXTERNAL_ID", "DATAROO
 """The broker's environment variables the production-grant stack's ``brokerSettings`` output fills."""
 
 
+def _catalog_toml(path: str) -> str | None:
+    """The room's catalog for its ConfigMap (``room.catalogFile``, relative to ``infra/``), if configured."""
+    if not path:
+        return None
+    file = (INFRA_DIR / path).resolve()
+    try:
+        return file.read_text()
+    except OSError as exc:
+        raise InfraConfigError(f"room.catalogFile: cannot read {path} ({exc.strerror})") from exc
+
+
 def build_data_room_stack(cfg: DataRoomStackConfig) -> dict[str, Any]:
-    """The isolated account: network, broker identity, audit bucket. Returns the stack outputs."""
+    """The isolated account: network, audit bucket and signing key, broker identity, and the room on
+    EKS (cluster, JupyterHub chart, broker and review, NetworkPolicies, registry database). Returns
+    the stack outputs."""
     account = DataRoomAccount(
         "data-room", DataRoomAccountArgs(account=cfg.account, region=cfg.region, environment=cfg.environment)
     )
@@ -150,6 +164,8 @@ def build_data_room_stack(cfg: DataRoomStackConfig) -> dict[str, Any]:
             audit_bucket=audit.bucket.bucket,
             audit_signing_key_arn=audit.signing_key.arn,
             registry_secret=registry.secret,
+            broker_external_id=cfg.broker_external_id,
+            catalog_toml=_catalog_toml(room.catalog_file),
         ),
         opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[namespace, hub.release])),
     )

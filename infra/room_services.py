@@ -34,8 +34,8 @@ from infra.room_names import (
 
 SERVICE_UID = 10001
 HOME = "/var/lib/dataroom"
-CATALOG_CONFIG_MAP = "dataroom-catalog"  # key catalog.toml, created by the operator (infra/README.md)
-BROKER_AWS_SECRET = "dataroom-broker-aws"  # key externalId: the production grant's ExternalId
+CATALOG_CONFIG_MAP = "dataroom-catalog"  # key catalog.toml: from room.catalogFile, or created by the operator
+BROKER_AWS_SECRET = "dataroom-broker-aws"  # key externalId: from brokerExternalId, or created by the operator
 AUDIT_VOLUME_SIZE = "20Gi"
 
 
@@ -52,6 +52,8 @@ class RoomServicesArgs:
     audit_bucket: pulumi.Input[str]
     audit_signing_key_arn: pulumi.Input[str]
     registry_secret: pulumi.Resource | None = None
+    broker_external_id: str | None = None  # creates the dataroom-broker-aws Secret when given
+    catalog_toml: str | None = None  # creates the dataroom-catalog ConfigMap when given
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -149,7 +151,25 @@ class RoomServices(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        after_secret = [args.registry_secret] if args.registry_secret is not None else []
+        after_secret: list[pulumi.Resource] = [args.registry_secret] if args.registry_secret is not None else []
+        if args.catalog_toml is not None:
+            after_secret.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-catalog",
+                    metadata={"name": CATALOG_CONFIG_MAP, "namespace": ns},
+                    data={"catalog.toml": args.catalog_toml},
+                    opts=child,
+                )
+            )
+        if args.broker_external_id is not None:
+            after_secret.append(
+                k8s.core.v1.Secret(
+                    f"{name}-broker-aws",
+                    metadata={"name": BROKER_AWS_SECRET, "namespace": ns},
+                    string_data={"externalId": pulumi.Output.secret(args.broker_external_id)},
+                    opts=child,
+                )
+            )
         self.migration = k8s.batch.v1.Job(
             f"{name}-registry-migrate",
             metadata={"name": "dataroom-registry-migrate", "namespace": ns, "labels": {ROLE_LABEL: "migrate"}},

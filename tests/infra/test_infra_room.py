@@ -282,3 +282,45 @@ def test_images_default_to_the_account_ecr_and_digests_are_accepted() -> None:
     digest = "sha256:" + "ab" * 32
     assert ROOM.image == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/dataroom:0.1.0"
     assert RoomConfig(image=f"registry.example:5000/team/dataroom@{digest}").image.endswith(digest)
+
+
+def test_room_keys_from_pulumi_config_reach_the_cluster(tmp_path) -> None:
+    """`dataroom:room` and `dataroom:brokerExternalId` as an operator sets them in Pulumi.<stack>.yaml."""
+    from infra.mock_run import run_under_mocks
+    from infra.program import build_from_pulumi_config
+
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[users.alice]\ngroups = ["data-scientists"]\n')
+    digest = "sha256:" + "cd" * 32
+    config = {
+        "aws:region": "eu-west-1",
+        "dataroom:kind": "data-room",
+        "dataroom:account": json.dumps({"id": "222222222222"}),
+        "dataroom:productionAccountId": "111111111111",
+        "dataroom:brokerExternalId": "external-id-from-the-grant-stack",
+        "dataroom:room": json.dumps({"image": f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/dataroom@{digest}", "brokerReplicas": 3, "catalogFile": str(catalog)}),
+    }
+    run = run_under_mocks(build_from_pulumi_config, stack="dev", config=config, secret_keys=["dataroom:brokerExternalId"])
+    broker = run.one("kubernetes:apps/v1:StatefulSet")
+    assert broker.props["spec"]["replicas"] == 3
+    assert broker.props["spec"]["template"]["spec"]["containers"][0]["image"].endswith(digest)
+    assert run.named("room-services-catalog").props["data"] == {"catalog.toml": catalog.read_text()}
+    assert run.named("room-services-broker-aws").props["stringData"] == "[secret]"
+    assert "external-id-from-the-grant-stack" not in json.dumps(run.policy_input())
+    assert _check(run.policy_input()).violations == ()
+
+
+def test_unknown_room_key_and_missing_catalog_are_refused() -> None:
+    from infra.mock_run import run_under_mocks
+    from infra.program import build_from_pulumi_config
+
+    base = {
+        "aws:region": "eu-west-1",
+        "dataroom:kind": "data-room",
+        "dataroom:account": json.dumps({"id": "222222222222"}),
+        "dataroom:productionAccountId": "111111111111",
+    }
+    with pytest.raises(InfraConfigError, match=r"room: unknown keys \['brokerReplica'\]"):
+        run_under_mocks(build_from_pulumi_config, config={**base, "dataroom:room": json.dumps({"brokerReplica": 3})})
+    with pytest.raises(InfraConfigError, match="room.catalogFile: cannot read no-such-catalog.toml"):
+        run_under_mocks(build_from_pulumi_config, config={**base, "dataroom:room": json.dumps({"catalogFile": "no-such-catalog.toml"})})
