@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+from dataroom.audit import AuditLog
+from dataroom.audit.registry_events import registry_stream
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.registry import Registry
 from dataroom.settings import Settings
@@ -104,6 +106,8 @@ def test_approve_and_reject_with_segregation_of_duties_through_the_ui(review_roo
 
     page = sam.http.get(review_room.review_url + "projects", timeout=30)
     assert f'id="pending-{mine}"' in page.text and f'id="pending-{theirs}"' in page.text
+    # the requester sees her request but no approve/reject buttons on it (segregation of duties)
+    assert f'projects/{mine}/approve"' not in page.text and f'projects/{theirs}/approve"' in page.text
     token = xsrf(page.text)
 
     # no XSRF token: refused before anything happens
@@ -114,6 +118,8 @@ def test_approve_and_reject_with_segregation_of_duties_through_the_ui(review_roo
     assert own.status_code == 403
     assert f"sam requested project {mine} and may not approve it (segregation of duties)" in own.text
     assert registry.project(mine).status == "proposed"
+    *_, refusal = registry_stream(AuditLog(Settings(home=review_room.home).audit_file)).records()
+    assert (refusal["type"], refusal["actor"], refusal["action"], refusal["target"]) == ("registry_refusal", "sam", "approve_project", mine)
 
     before = svc.run("alice", theirs, "SELECT count(*) FROM globex.findings")
     assert before.outcome is Outcome.DENIED
@@ -159,6 +165,7 @@ def test_production_phase_approval_through_the_ui(review_room, svc, sam):
 
     page = sam.http.get(review_room.review_url + "hypotheses", timeout=30)
     assert f'id="hypothesis-{h.key}"' in page.text
+    assert f'hypotheses/{own.key}/approve"' not in page.text and f'hypotheses/{h.key}/approve"' in page.text  # no button on his own
     token = xsrf(page.text)
     refused = sam.http.post(review_room.review_url + f"hypotheses/{own.key}/approve", data={"_xsrf": token, "note": "mine"}, timeout=30)
     assert refused.status_code == 403 and f"sam is the author of {own.key}" in refused.text
