@@ -157,3 +157,18 @@ def test_reviewers_approve_in_a_real_browser(review_room, members, browser) -> N
         context.close()
     download = carol.http.get(review_room.review_url + f"releases/{release['id']}/download", timeout=30)
     assert download.status_code == 200 and hashlib.sha256(download.content).hexdigest() == release["sha256"]
+
+
+def test_the_broker_refuses_unauthenticated_oversized_and_malformed_release_requests(review_room, members) -> None:
+    url = review_room.hub.broker_url + "v1/releases"
+    headers = {"Authorization": f"token {_token(review_room, 'carol')}"}
+    body = {"project": PROJECT, "title": "t", "justification": "j", "kind": "text", "decision_ids": []}
+    assert requests.post(url, json={**body, "data": "aGk="}, timeout=60).status_code == 401
+    just_over = requests.post(url, json={**body, "data": base64.b64encode(b"a" * (5 * 1024 * 1024 + 1)).decode()}, headers=headers, timeout=60)
+    assert just_over.status_code == 400 and "at most 5 MiB" in just_over.json()["message"]
+    huge = requests.post(url, data=b"x" * (8 * 1024 * 1024), headers=headers, timeout=60)
+    assert huge.status_code == 413
+    assert requests.post(url, data=b"{not json", headers=headers, timeout=60).status_code == 400
+    assert requests.post(url, json={**body, "kind": "video", "data": "aGk="}, headers=headers, timeout=60).status_code == 400
+    mallory = requests.post(url, json={**body, "data": "aGk="}, headers={"Authorization": f"token {_token(review_room, 'mallory')}"}, timeout=60)
+    assert mallory.status_code == 403  # not a member of the project
