@@ -180,19 +180,6 @@ HYPOTHESES = r"""{% extends "base.html" %}
 {% end %}
 """
 
-ALERTS = r"""{% extends "base.html" %}
-{% block title %}Alerts{% end %}
-{% block body %}
-<h1>Alerts</h1>
-<p class="muted">Rules: <code>policies/alerts/</code>; thresholds: <code>{{ config_path }}</code>. Last scan: {{ scanned }}.</p>
-{% if not alerts %}<p class="muted" id="no-alerts">No alerts.</p>{% end %}
-<table id="alerts"><thead><tr><th>event time (UTC)</th><th>severity</th><th>rule</th><th>user</th><th>project</th><th>message</th><th>query</th></tr></thead><tbody>
-{% for a in alerts %}<tr class="alert-row"><td>{{ (a.get('event_at') or '')[:19].replace('T', ' ') }}</td><td><span class="chip {{ a['severity'] }}">{{ a['severity'] }}</span></td><td>{{ a['title'] }}</td><td>{{ a.get('user') or '' }}</td><td>{{ a.get('project_id') or '' }}</td><td>{{ a['message'] }}</td>
- <td>{% if a.get('decision_id') %}<a href="{{ prefix }}queries/{{ a['decision_id'] }}">open</a>{% end %}</td></tr>{% end %}
-</tbody></table>
-{% end %}
-"""
-
 MONITORING = r"""{% extends "base.html" %}
 {% block title %}Model monitoring{% end %}
 {% block body %}
@@ -256,7 +243,6 @@ LOADER = DictLoader(
         "summary.html": SUMMARY,
         "projects.html": PROJECTS,
         "hypotheses.html": HYPOTHESES,
-        "alerts.html": ALERTS,
         "chain.html": CHAIN,
         "monitoring.html": MONITORING,
         "forbidden.html": FORBIDDEN,
