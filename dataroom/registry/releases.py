@@ -19,7 +19,8 @@ rejected, released, downloaded); the registry stream mirrors each into the audit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,15 @@ class ReleaseRegistry:
     def __init__(self, registry: "Registry") -> None:
         self.registry = registry
 
+    @contextmanager
+    def _refusals(self, actor: str, action: str, request_id: int | str) -> Iterator[None]:
+        """A refused attempt (requester approving, someone else downloading) is a ``registry_refusal`` audit record."""
+        try:
+            yield
+        except PermissionDenied as exc:
+            self.registry._record_refusal(actor, action, str(request_id), None, exc)
+            raise
+
     # -- requests --------------------------------------------------------------------------------
     def file(
         self,
@@ -151,6 +161,10 @@ class ReleaseRegistry:
     def review(self, reviewer: str, request_id: int | str, *, approve: bool, note: str = "", release: Callable[[ReleaseInfo], str] | None = None) -> ReleaseInfo:
         """One reviewer's verdict; the second approval calls ``release`` (which stores the object and
         returns its SHA-256) inside the transaction, so the request is released only if that worked."""
+        with self._refusals(reviewer, "release_approve" if approve else "release_reject", request_id):
+            return self._review(reviewer, request_id, approve=approve, note=note, release=release)
+
+    def _review(self, reviewer: str, request_id: int | str, *, approve: bool, note: str, release: Callable[[ReleaseInfo], str] | None) -> ReleaseInfo:
         who = self.registry.actor(reviewer)
         rid = parse_release_id(request_id)
         now = utc_now()
@@ -197,7 +211,7 @@ class ReleaseRegistry:
         """Check that ``user`` may download the released object, and record that they did."""
         who = self.registry.actor(user)
         rid = parse_release_id(request_id)
-        with self.registry._session() as db, db.begin():
+        with self._refusals(user, "release_download", request_id), self.registry._session() as db, db.begin():
             row = self._row(db, rid)
             self._check_reader(who.name, who.is_security, row)
             if row.status != "released":
@@ -216,7 +230,8 @@ class ReleaseRegistry:
             row = self._row(db, rid)
             if as_user is not None:
                 who = self.registry.actor(as_user)
-                self._check_reader(who.name, who.is_security, row)
+                with self._refusals(as_user, "release_read", request_id):
+                    self._check_reader(who.name, who.is_security, row)
             return self._info(db, row)
 
     def list(self, *, status: str | None = None, as_user: str | None = None) -> list[ReleaseInfo]:

@@ -104,6 +104,8 @@ def test_two_reviewers_other_than_the_requester_release_it_and_only_then_it_down
 
     with pytest.raises(PermissionDenied, match="asked for"):  # a security member who requested cannot approve
         releases.review("sam", info.id, approve=True, note="mine")
+    refusals = [r for r in registry_stream(AuditLog(Settings().audit_file)).records() if r.get("type") == "registry_refusal"]
+    assert (refusals[-1]["actor"], refusals[-1]["action"], refusals[-1]["target"]) == ("sam", "release_approve", str(info.id))
     with pytest.raises(PermissionDenied):  # not security
         releases.review("bob", info.id, approve=True)
     with pytest.raises(Conflict):  # nothing to download yet
@@ -143,6 +145,8 @@ def test_two_reviewers_other_than_the_requester_release_it_and_only_then_it_down
 
     with pytest.raises(PermissionDenied):  # bob is a project member, but not the requester nor security
         releases.download("bob", info.id, via="test")
+    refusal = [r for r in registry_stream(AuditLog(Settings().audit_file)).records() if r.get("type") == "registry_refusal"][-1]
+    assert (refusal["actor"], refusal["action"]) == ("bob", "release_read")
     with pytest.raises(PermissionDenied):
         releases.download("carol", info.id, via="test")
     releases.download("sasha", info.id, via="test")  # security may
