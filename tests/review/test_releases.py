@@ -237,3 +237,19 @@ def test_concurrent_verdicts_release_exactly_once(registry, releases) -> None:
         assert final.status == "released" and sorted(final.approvers) == ["sam", "sasha"], (outcomes, final.events)
         assert sorted(outcomes) == ["Conflict", "pending", "released"], outcomes  # sam's second click is refused
         assert [e.kind for e in final.events].count("released") == 1
+
+
+def test_support_comes_from_the_aggregation_facts_of_the_linked_queries() -> None:
+    from dataroom.outputs.checks import CheckContext, support_check
+
+    def support(multi: bool, *policies) -> str:
+        queries = [{"decision_id": f"d{i}", "output_policy": p} for i, p in enumerate(policies)]
+        return support_check(CheckContext("p", multi, ["acme", "globex"], {}, queries)).status
+
+    held = {"min_rows": 10, "min_tenants": 2, "suppressed": 3}
+    assert support(True, held, held) == "pass"
+    assert support(True, held, None) == "review"  # one query without the facts: support unknown
+    assert support(True, {**held, "min_tenants": 1}) == "review"  # single-tenant groups were allowed
+    assert support(True, {**held, "min_rows": 5}) == "review"  # below ACRO's threshold of 10
+    assert support(False, {"min_rows": 10, "min_tenants": 1}) == "pass"  # a single-tenant project needs no tenant rule
+    assert support(True) == "review"  # nothing linked
