@@ -54,10 +54,17 @@ def _limit(data: bytes, what: str) -> bytes:
 def encode_object(obj: Any, title: str) -> ReleaseObject:
     """A polars/pandas DataFrame, a matplotlib Figure, or the path of a small text/CSV file → bytes."""
     if isinstance(obj, pl.DataFrame):
-        return ReleaseObject("table", safe_filename(title, ".csv"), MEDIA_TYPES["table"], _limit(obj.write_csv().encode(), "the table"))
+        try:
+            text = obj.write_csv()
+        except Exception as exc:  # nested (list, struct) or binary columns have no CSV form
+            raise ReleaseObjectError(f"the table cannot be written as CSV ({type(exc).__name__}): flatten nested columns, drop binary ones") from exc
+        return ReleaseObject("table", safe_filename(title, ".csv"), MEDIA_TYPES["table"], _limit(text.encode(), "the table"))
     module = type(obj).__module__ or ""
     if module.startswith("pandas") and type(obj).__name__ == "DataFrame":
-        frame = pl.from_pandas(obj, include_index=not _default_index(obj))
+        try:
+            frame = pl.from_pandas(obj, include_index=not _default_index(obj))
+        except Exception as exc:  # MultiIndex columns, mixed object columns
+            raise ReleaseObjectError(f"the pandas DataFrame cannot be converted ({type(exc).__name__}): flatten its columns, reset_index()") from exc
         return encode_object(frame, title)
     if module.startswith("matplotlib") and hasattr(obj, "savefig"):
         buf = io.BytesIO()

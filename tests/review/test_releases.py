@@ -189,6 +189,8 @@ def test_bad_objects_are_refused_with_a_clear_error(tmp_path, releases) -> None:
         encode_object(pl.DataFrame({"x": ["a" * 1000] * (MAX_RELEASE_BYTES // 1000 + 10)}), "big")
     with pytest.raises(ReleaseObjectError, match="cannot release a dict"):
         encode_object({"a": 1}, "t")
+    with pytest.raises(ReleaseObjectError, match="flatten nested columns"):
+        encode_object(pl.DataFrame({"a": [[1, 2]]}), "t")
     binary = tmp_path / "data.parquet"
     binary.write_bytes(b"PAR1\0\0")
     with pytest.raises(ReleaseObjectError, match="only text files"):
