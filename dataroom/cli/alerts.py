@@ -11,7 +11,6 @@ import click
 from dataroom.alerts import GRACE_MARGIN_S, AlertScanner, alerts_dir, config_file, load_config
 from dataroom.alerts.loop import check_shipping
 from dataroom.alerts.lifecycle import STATUSES, AlertError, AlertForbidden, AlertStore
-from dataroom.cli.project import ACTING_AS
 from dataroom.settings import Settings
 
 
@@ -36,6 +35,13 @@ def scan(as_json: bool) -> None:
         click.echo(json.dumps(alert) if as_json else f"[{alert['severity']}] {alert['title']}: {alert['message']}")
     if not as_json:
         click.echo(f"scanned {result.events} new audit record(s) through seq {result.seq}; {len(result.alerts)} new alert(s)")
+
+
+# the same option as the project and hypothesis commands, without importing the registry
+ACTING_AS = click.option(
+    "--as", "acting_as", envvar="DATAROOM_AS", required=True, metavar="USER",
+    help="Catalog user you act as (or $DATAROOM_AS); only the security group acknowledges or resolves.",
+)
 
 
 def _describe(a: dict) -> str:
