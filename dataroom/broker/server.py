@@ -39,7 +39,7 @@ async def serve(args: argparse.Namespace) -> None:
     from dataroom.pipeline import QueryService
     from dataroom.settings import Settings
 
-    service = QueryService(Settings())
+    service = QueryService(Settings(audit_role="broker"))  # its own audit stream (broker-<host>) when streams are on
     app = make_app(
         service,
         auth=BrokerAuth(args.name),

@@ -11,7 +11,7 @@ import json
 
 import click
 
-from dataroom.audit import AuditLog
+from dataroom.audit.reader import records as audit_records
 from dataroom.cli.project import ACTING_AS, open_registry, registry_errors
 from dataroom.registry import HypothesisInfo, Phase, allowed_targets
 from dataroom.settings import Settings
@@ -36,8 +36,8 @@ def recent_decisions(user: str, project_id: str, count: int) -> list[str]:
     """The ``count`` most recent allowed decisions of ``user`` in ``project_id``."""
     ids = [
         r["decision_id"]
-        for r in AuditLog(Settings().audit_file).records()
-        if r.get("type") == "decision" and r.get("outcome") == "allowed" and r["input"]["user"]["name"] == user and r["input"].get("project_id") == project_id
+        for r in audit_records(Settings(), types=("decision",))
+        if r.get("outcome") == "allowed" and r["input"]["user"]["name"] == user and r["input"].get("project_id") == project_id
     ]
     return ids[-count:] if count else []
 

@@ -842,8 +842,10 @@ class Registry:
             raise RegistryError("this registry has no audit log to check decision ids against")
         wanted = set(decision_ids)
         found: dict[str, dict[str, Any]] = {}
-        for record in self.audit.records():
-            if record.get("type") == "decision" and record.get("decision_id") in wanted:
+        from dataroom.audit.reader import AuditView
+
+        for record in AuditView(path=self.audit.path).records(types=("decision",)):  # every writer's stream
+            if record.get("decision_id") in wanted:
                 found[record["decision_id"]] = record
         missing = sorted(wanted - set(found))
         if missing:
