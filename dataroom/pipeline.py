@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,6 +29,7 @@ from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, vis
 from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
+from dataroom.memo import BoundedCache
 from dataroom.outputs.aggregation import OutputPlan, OutputPolicy, plan_output
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.redaction import InspectedText, inspect_text, scrub_paths
@@ -40,7 +42,8 @@ GENERIC_CONSTRAINED_ERROR = (
     "the query failed while computing its groups; under the project's output policy the engine's message is not shown, "
     "because it could describe a group that is suppressed (it is in the audit record for the security team)"
 )
-MAX_NAME_CHARS = 64  # user names and project ids (the registry's key width)
+MAX_NAME_CHARS = 64
+ANALYSIS_MEMO_SIZE = 1024  # analyses (and output plans) of recent SQL texts kept per service  # user names and project ids (the registry's key width)
 REFUSAL_PATH = "dataroom/broker/authenticate"
 
 
@@ -138,12 +141,14 @@ class QueryService:
     def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None, policy: PolicyEngine | None = None) -> None:
         self.settings = settings or Settings()
         self.catalog = catalog or load_catalog(self.settings.catalog_file)
-        self.policy = policy or make_policy_engine(self.settings.policy_engine, self.settings.opa_url)
+        self.policy = policy or make_policy_engine(self.settings.policy_engine, self.settings.opa_url, self.settings.policy_memo_size)
         self.audit = AuditLog.from_settings(self.settings)  # signs checkpoints; close() signs the last
         from dataroom.registry import Registry
 
         self.registry = Registry(self.settings.registry_database_url, self.catalog, self.audit)
         self.engine = SupervisedEngine(self.settings, self.catalog)
+        self._recent_facts: BoundedCache[str, QueryFacts] = BoundedCache(ANALYSIS_MEMO_SIZE)
+        self._recent_plans: BoundedCache[tuple, OutputPlan | None] = BoundedCache(ANALYSIS_MEMO_SIZE)
         # Storage roots scrubbed from every message that goes out (the patterns catch the rest).
         roots = {str(self.settings.home), str(self.settings.home.resolve()), str(self.settings.cache_dir)}
         roots |= {self.catalog.resolve_location(t) for t in self.catalog.tables.values()}
@@ -244,7 +249,7 @@ class QueryService:
                 outcome=outcome.value,
                 error=error,
                 revision=self.policy.revision,
-                labels={"engine": decision.engine if decision else None},
+                labels={"engine": decision.engine if decision else None, "policy_cache": ("hit" if decision.cached else "miss") if decision else None},
                 metrics={"timer_policy_eval_ms": round(decision.eval_ms, 3) if decision else None},
             )
         )
@@ -256,17 +261,27 @@ class QueryService:
         return result
 
     def _analyse(self, sql: str) -> QueryFacts:
-        """Step 3; a defect in the analysis fails closed as unanalysable input, never as a traceback."""
-        try:
-            return analyse(sql, self.catalog)
-        except Exception as exc:  # e.g. RecursionError on a pathological tree
-            return QueryFacts(parse_error=f"the statement cannot be analysed ({type(exc).__name__})")
+        """Step 3 (the same text is analysed once: facts depend on the text and the catalog only);
+        a defect in the analysis fails closed as unanalysable input, never as a traceback."""
+        facts = self._recent_facts.get(sql)
+        if facts is None:
+            try:
+                facts = analyse(sql, self.catalog)
+            except Exception as exc:  # e.g. RecursionError on a pathological tree
+                facts = QueryFacts(parse_error=f"the statement cannot be analysed ({type(exc).__name__})")
+            self._recent_facts.put(sql, facts)
+        return facts
 
     def _plan_output(self, sql: str, project: Project | None, facts: QueryFacts) -> OutputPlan | None:
         """Step 3b: under an output policy, the statement rewritten to carry each group's support."""
         if project is None or facts.parse_error or facts.statement_kinds != ["SELECT"]:
             return None
-        return plan_output(sql, self.catalog, project)
+        key = (sql, json.dumps(project.output_policy, sort_keys=True), project.multi_tenant, tuple(project.tenants))
+        plan = self._recent_plans.get(key)
+        if plan is None:
+            plan = plan_output(sql, self.catalog, project)
+            self._recent_plans.put(key, plan)  # a plan depends on the text, the catalog and these project fields only
+        return plan
 
     def _execute(
         self, result: QueryOutcome, user: str, project: Project, sql: str, cancellation: Cancellation | None, output: OutputPlan | None = None
@@ -309,7 +324,7 @@ class QueryService:
             message = getattr(exc, "message", None) or _first_line(exc)
             result.outcome, result.error = Outcome.ERROR, self.public_message(message)
             completion = {"status": "failed", "error": message, "error_type": getattr(exc, "kind", type(exc).__name__)}
-        self.audit.append(  # step 8
+        self.audit.append(  # step 8: durable with the next decision record or checkpoint (see AuditLog.append)
             {
                 "type": "completion",
                 "decision_id": result.decision_id,
@@ -317,7 +332,8 @@ class QueryService:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 **completion,
                 **({"output_policy": constrained} if constrained else {}),
-            }
+            },
+            durable=False,
         )
 
     def _public(self, reasons: list[Reason]) -> list[Reason]:

@@ -9,11 +9,14 @@ Both return the same :class:`Decision`. Any failure to decide is an error, never
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from dataroom.memo import BoundedCache
 from dataroom.rego import POLICY_ROOT, PolicyBundle, PolicyError, bundle_hash, policy_files
 
 QUERY_POLICY_DIR = POLICY_ROOT / "query"
@@ -35,6 +38,7 @@ class Decision:
     revision: str = ""
     engine: str = ""
     eval_ms: float = 0.0
+    cached: bool = False  # answered from MemoizedPolicyEngine (the same input and revision decided before)
 
     def as_result(self) -> dict[str, Any]:
         """The decision as the ``result`` of an OPA-style decision-log record."""
@@ -99,7 +103,36 @@ class OpaServerPolicyEngine:
         return decision_from_result(response.get("result"), self.revision, self.name, (time.perf_counter() - started) * 1000)
 
 
-def make_policy_engine(engine: str, opa_url: str) -> PolicyEngine:
-    if engine == "opa":
-        return OpaServerPolicyEngine(opa_url)
-    return EmbeddedPolicyEngine()
+class MemoizedPolicyEngine:
+    """Remembers decisions by a digest of the complete policy input and the policy revision.
+
+    The query policies are pure functions of their input (no time, network or random builtins:
+    ``tests/core/test_policy_memo.py`` checks the files), and the input holds everything a
+    decision depends on — user and groups, the project's current registry state (status, expiry,
+    members, tables, output policy), quarantines, the facts, the date. So a changed project,
+    policy or date is a different key and never meets a stale entry. A hit costs the digest.
+    """
+
+    def __init__(self, inner: PolicyEngine, size: int = 4096) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "policy")
+        self._decisions: BoundedCache[str, Decision] = BoundedCache(size)
+
+    @property
+    def revision(self) -> str:
+        return self.inner.revision
+
+    def decide(self, policy_input: dict[str, Any]) -> Decision:
+        started = time.perf_counter()
+        key = hashlib.sha256(f"{self.inner.revision}\n{json.dumps(policy_input, sort_keys=True, default=str)}".encode()).hexdigest()
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return replace(cached, eval_ms=(time.perf_counter() - started) * 1000, cached=True)
+        decision = self.inner.decide(policy_input)
+        self._decisions.put(key, decision)
+        return decision
+
+
+def make_policy_engine(engine: str, opa_url: str, memo_size: int = 4096) -> PolicyEngine:
+    inner: PolicyEngine = OpaServerPolicyEngine(opa_url) if engine == "opa" else EmbeddedPolicyEngine()
+    return MemoizedPolicyEngine(inner, memo_size) if memo_size > 0 else inner

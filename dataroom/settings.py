@@ -44,6 +44,7 @@ class Settings(BaseSettings):
 
     policy_engine: Literal["embedded", "opa"] = Field("embedded", description="embedded = regopy in-process; opa = OPA server")
     opa_url: str = Field("http://127.0.0.1:8181", description="OPA server URL when policy_engine = opa")
+    policy_memo_size: int = Field(4096, ge=0, description="Decisions remembered by a digest of their complete input and the policy revision (0: off)")
 
     query_timeout_s: float = Field(60.0, gt=0, description="Per-query wall-clock limit; the query is interrupted after it")
     memory_limit: str = Field("2GB", description="DuckDB memory limit per session")

@@ -226,18 +226,24 @@ class AuditLog:
             self._stop.clear()
             self._wake.clear()
 
-    def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Chain, write and fsync one record; returns it with ``seq``, ``prev_hash`` and ``hash``."""
+    def append(self, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
+        """Chain, write and fsync one record; returns it with ``seq``, ``prev_hash`` and ``hash``.
+
+        ``durable=False`` (a query's completion record) skips the fsync and the head update: the
+        next durable append, or the next checkpoint, makes it durable along with its own line. A
+        crash in between can lose it (never a decision record: those are always durable before
+        anything runs), and the head never names a record that might not survive.
+        """
         with self._exclusive() as fd:
             state = self._sync(fd)
-            chained = self._write_record(fd, state, record)
+            chained = self._write_record(fd, state, record, durable)
             due = state.frontier.size - self._signed_tree_size >= self.checkpoint_every
             self._start_timer()
         if due:
             self._wake.set()  # the timer thread signs; this query does not wait for it
         return chained
 
-    def _write_record(self, fd: int, state: _Tail, record: dict[str, Any]) -> dict[str, Any]:
+    def _write_record(self, fd: int, state: _Tail, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         chained = {**record, "seq": state.seq + 1, "prev_hash": state.hash}
         if self.tagged:
             chained["stream"] = self.stream
@@ -245,11 +251,13 @@ class AuditLog:
         chained["hash"] = hashlib.sha256(body.encode()).hexdigest()
         line = (body[:-1] + f',"hash":"{chained["hash"]}"}}\n').encode()
         os.write(fd, line)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         state.offset += len(line)
         state.seq, state.hash = chained["seq"], chained["hash"]
         state.frontier.push(record_leaf(chained["hash"]))
-        self._write_head(state.seq, state.hash)
+        if durable:
+            self._write_head(state.seq, state.hash)
         return chained
 
     # -- catching up with the file -------------------------------------------------------------
@@ -393,6 +401,9 @@ class AuditLog:
         state = self._sync(fd)
         if not force and state.offset == self._signed_offset:
             return None
+        os.fsync(fd)  # what the checkpoint signs is on disk first (completion records are written without fsync)
+        if state.seq >= 0:
+            self._write_head(state.seq, state.hash)
         if self._key is None:
             self._key = self._make_signer()
         created = not self.checkpoint_path.exists()

@@ -28,10 +28,14 @@ summarising := {
 # description: Why the result of this query cannot be released under the project's output policy.
 reasons(req) := (not_checkable(req) | disclosive_aggregates(req)) | partial_tenants(req)
 
+# A statement naming something that does not exist is bad input first (a typo answered with a
+# suggestion); the output policy speaks once every name resolves.
 constrained(req) if {
 	req.project != null
 	req.project.output_policy != null
 	req.output != null
+	count(object.get(req.facts, "unresolved_columns", [])) == 0
+	count(object.get(req.facts, "unknown_tables", [])) == 0
 }
 
 not_checkable(req) := {r |

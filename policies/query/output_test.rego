@@ -51,3 +51,8 @@ test_no_output_policy_no_reasons if {
 	p := object.union(project, {"output_policy": null})
 	output.reasons({"project": p, "facts": {"tables": ["acme.findings"], "tenants": ["acme"]}, "output": null}) == set()
 }
+
+test_typos_are_answered_first if {
+	facts := {"tables": ["acme.findings"], "tenants": ["acme"], "unresolved_columns": ["asset_hostnam"]}
+	output.reasons({"project": project, "facts": facts, "output": plan(["count_star"])}) == set()
+}
