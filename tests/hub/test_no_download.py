@@ -137,3 +137,36 @@ def test_request_release_from_the_kernel_files_a_request_with_the_checks(room: R
     assert alice.user.http.get(review + f"releases/{release['id']}", timeout=60).status_code == 403
     assert alice.user.http.get(review + "queries", timeout=60).status_code == 403
     assert alice.user.http.get(review + f"releases/{release['id']}/download", timeout=60).status_code == 409  # not released yet
+
+
+def test_jupyterlab_in_a_real_browser_offers_no_download_or_export(room: RunningRoom, alice) -> None:
+    from hub_support import PASSWORD
+
+    from tests.support.browser import ARTIFACTS, launched_chromium
+
+    browser_gen = launched_chromium()
+    browser = next(browser_gen)
+    try:
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.goto(f"{room.hub_url}/hub/login")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login_submit")
+        page.wait_for_load_state()
+        page.goto(alice.user.server_url() + "lab")
+        item = page.locator(f'.jp-DirListing-item[title*="{NOTEBOOK}"], .jp-DirListing-item:has-text("{NOTEBOOK}")').first
+        item.wait_for(timeout=120_000)
+        item.click(button="right")
+        menu = page.locator(".lm-Menu").last
+        menu.wait_for()
+        entries = [t.strip() for t in menu.locator(".lm-Menu-itemLabel").all_text_contents()]
+        page.screenshot(path=str(ARTIFACTS / "lab-context-menu.png"))
+        assert "Open" in entries and "Rename" in entries, entries  # the menu is there ...
+        assert not {"Download", "Copy Download Link", "Open in New Browser Tab"} & set(entries), entries  # ... without the way out
+        page.keyboard.press("Escape")
+        page.click('.lm-MenuBar-itemLabel:text-is("File")')
+        file_menu = [t.strip() for t in page.locator(".lm-Menu").last.locator(".lm-Menu-itemLabel").all_text_contents()]
+        assert "Save and Export Notebook As" not in file_menu and "Download" not in file_menu, file_menu
+        assert any(t.startswith("Save") for t in file_menu), file_menu
+    finally:
+        browser_gen.close()
