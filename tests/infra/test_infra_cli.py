@@ -71,3 +71,11 @@ def test_unknown_stack_exits_1_listing_the_known_ones() -> None:
     result = CliRunner().invoke(infra, ["check", "--stack", "prod"])
     assert result.exit_code == 1
     assert "no stack file" in result.output and "stacks found: dev, dev-grant" in result.output
+
+
+def test_unpinned_room_image_exits_1_naming_the_key(infra_dir: Path) -> None:
+    room = {"image": "222222222222.dkr.ecr.eu-west-1.amazonaws.com/dataroom:latest"}
+    _set(infra_dir, "dev", "room", room)
+    result = CliRunner().invoke(infra, ["check", "--infra-dir", str(infra_dir), "--stack", "dev"])
+    assert result.exit_code == 1
+    assert "stack dev: room.image: '222222222222.dkr.ecr.eu-west-1.amazonaws.com/dataroom:latest' must be pinned" in result.output

@@ -86,7 +86,9 @@ def test_db_upgrade_on_an_empty_database(empty_db_url: str, engine: Engine) -> N
     assert _revision(engine) == head_revision() and _differences(engine) == []
     again = CliRunner().invoke(db, ["upgrade", "--url", empty_db_url])
     assert again.exit_code == 0 and "already at revision" in again.output
-    current = CliRunner().invoke(db, ["current", "--url", empty_db_url])
+    from dataroom.cli import main  # as `dataroom db current` runs it
+
+    current = CliRunner().invoke(main, ["db", "current", "--url", empty_db_url])
     assert current.exit_code == 0 and "up to date" in current.output
 
 
