@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dataroom.hub.config import BROKER_URL_ENV, HUB_GROUPS
+from dataroom.hub.config import BROKER_URL_ENV, HUB_GROUPS, NO_DOWNLOAD_ARG
 from infra.room_names import (
     BROKER,
     BROKER_PORT,
@@ -64,6 +64,8 @@ def kubespawner_config(args: HubValuesArgs) -> dict[str, Any]:
         "image": args.image,
         "image_pull_policy": "IfNotPresent",
         "cmd": ["jupyterhub-singleuser"],
+        "args": [NO_DOWNLOAD_ARG],  # downloads and exports refused (dataroom.hub.no_download) ...
+        "disable_user_config": True,  # ... and no config file in the user's home can take that out
         "uid": SINGLEUSER_UID,
         "gid": SINGLEUSER_GID,
         "fs_gid": SINGLEUSER_GID,
