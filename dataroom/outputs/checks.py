@@ -231,11 +231,21 @@ def support_check(context: CheckContext) -> Check:
         if not isinstance(policy, dict):
             unknown.append(q["decision_id"])
             continue
-        suppressed += int(policy.get("suppressed") or 0)
-        if int(policy.get("min_rows") or 0) < threshold or (context.multi_tenant and int(policy.get("min_tenants") or 0) < 2):
+        suppressed += _count(policy.get("suppressed"))
+        if _count(policy.get("min_rows")) < threshold or (context.multi_tenant and _count(policy.get("min_tenants")) < 2):
             weak.append(q["decision_id"])
     if unknown:
         return Check("support", "review", f"support unknown for {len(unknown)} of {len(context.queries)} linked queries (no aggregation-constraint facts in their audit records): " + ", ".join(unknown[:10]))
     if weak:
         return Check("support", "review", f"{len(weak)} linked queries ran with constraints below {threshold} rows" + (" or 2 tenants" if context.multi_tenant else "") + ": " + ", ".join(weak[:10]))
     return Check("support", "pass", f"every linked query ran under the aggregation constraints ({suppressed} group(s) suppressed by the broker)")
+
+
+def _count(value: Any) -> int:
+    """An audit fact as a number (a malformed one counts as 0: the check then asks for review)."""
+    if isinstance(value, dict):
+        value = value.get("rows", 0)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
