@@ -40,9 +40,14 @@ def verify(public_key: Path | None, anchor_url: str | None, registry: bool) -> N
             target = AnchorTarget.parse(anchor_url)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
-        anchored = verify_anchor(log, target, s3_client(settings.aws_endpoint_url, settings.aws_region), public_key or settings.audit_public_key)
-        click.echo(anchored.describe())
-        ok = anchored.ok
+        client = s3_client(settings.aws_endpoint_url, settings.aws_region)
+        view = AuditView(settings)
+        logs = [view.log(stream) for stream in view.paths()] or [log]  # every stream, each under prefix/<stream>/
+        ok = True
+        for stream_log in logs:
+            anchored = verify_anchor(stream_log, target, client, public_key or settings.audit_public_key)
+            click.echo(anchored.describe() if len(logs) == 1 else f"[stream {stream_log.stream}] {anchored.describe()}")
+            ok = ok and anchored.ok
     if registry:
         check = _registry_check(settings, AuditLog(settings.audit_file, key_path=settings.audit_key_path), public_key)
         if check is not None:
