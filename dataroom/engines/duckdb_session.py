@@ -8,7 +8,8 @@ autoload, configuration is locked, with memory and thread limits.
 
 Nothing the session can reach holds a withheld column, so the engine's own guard, independent
 of the policy, only keeps the statement a single read whose physical plan scans nothing but the
-project's sources (no ``range()``, no catalog or settings table functions).
+project's sources (no ``range()``, no catalog or settings table functions): the statement kind
+before it runs, the plan that executed (DuckDB's profile) before its result leaves.
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def _literal_list(values: list[str]) -> str:
 
 
 def _plan_nodes(plan: list[dict]) -> Iterator[dict]:
+    """Every operator of a profile (its ``operator`` list and their ``children``)."""
     stack = list(plan)
     while stack:
         node = stack.pop()
         yield node
+        stack.extend(node.get("operator") or [])
         stack.extend(node.get("children") or [])
 
 
@@ -124,20 +127,29 @@ class Session:
         self._con.execute(f"SET allowed_paths = {_literal_list(allowed_files)}")
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET parquet_metadata_cache = true")
+        # The guard reads the plan that executed from the profiler (planning once, not twice).
+        self._con.execute("PRAGMA enable_profiling = 'no_output'")
         self._con.execute("SET lock_configuration = true")
 
     def check(self, sql: str) -> str:
-        """The engine's guard: one read statement scanning only the project's sources; returns it."""
+        """The engine's guard, before execution: exactly one read statement; returns it."""
         statements = duckdb.extract_statements(sql)
         if len(statements) != 1 or statements[0].type is not duckdb.StatementType.SELECT:
             raise EngineRefusal("engine_guard", "the engine runs exactly one read (SELECT) statement")
-        statement = statements[0].query
-        raw = self._con.execute("EXPLAIN (FORMAT json) " + statement).fetchall()
-        for node in _plan_nodes(json.loads(raw[0][1])):
-            function = (node.get("extra_info") or {}).get("Function")
+        return statements[0].query
+
+    def check_executed_plan(self) -> None:
+        """The engine's guard, after execution and before the result leaves: the physical plan
+        that ran (DuckDB's profile of the last statement) scanned only the project's sources.
+
+        Checking the plan that executed, rather than an ``EXPLAIN`` of the text, costs no second
+        planning and cannot disagree with what ran; a refused statement's rows never leave.
+        """
+        profile = json.loads(self._con.get_profiling_information(format="json"))
+        for node in _plan_nodes([profile]):
+            function = (node.get("extra_info") or {}).get("Function") if isinstance(node.get("extra_info"), dict) else None
             if function is not None and function not in ALLOWED_SCANS:
                 raise EngineRefusal("engine_guard", f"the engine does not run table function {function.lower()}()")
-        return statement
 
     def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> pa.Table:
         """Run one (already decided) statement; refusals for the time limit and the row cap."""
@@ -153,6 +165,7 @@ class Session:
                 if rows > max_rows:
                     raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
                 batches.append(batch)
+            self.check_executed_plan()
             return with_unique_names(pa.Table.from_batches(batches, schema=reader.schema))  # Polars needs unique names
         except duckdb.InterruptException as exc:
             raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more") from exc

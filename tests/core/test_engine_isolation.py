@@ -121,6 +121,30 @@ def test_other_table_functions_are_refused_by_the_engine(engine, project, dataro
     assert refused.value.code == "engine_guard"
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM acme.findings, range(3)",  # a table function beside an allowed scan
+        "SELECT * FROM acme.findings WHERE cvss > (SELECT max(range) FROM range(3))",  # hidden in a subquery
+        "WITH s AS MATERIALIZED (SELECT * FROM duckdb_settings()) SELECT count(*) FROM acme.findings, s",
+    ],
+)
+def test_the_guard_checks_the_plan_that_executed(dataroom_home: Path, project, sql: str) -> None:
+    """The guard reads DuckDB's profile of the statement that ran (no second planning): a forbidden
+    scan anywhere in the executed plan refuses the result, and the rows never leave the session."""
+    catalog = load_catalog(dataroom_home / "catalog.toml")
+    settings = Settings(memory_limit="256MB", threads=1)
+    session = Session(SupervisedEngine(settings, catalog).session_spec(project))
+    try:
+        allowed = session.execute("SELECT severity, count(*) AS n FROM acme.findings GROUP BY 1", max_rows=100, timeout_s=5)
+        assert allowed.num_rows > 0  # the profile of an allowed statement passes
+        with pytest.raises(EngineRefusal) as refused:
+            session.execute(sql, max_rows=100_000, timeout_s=5)
+        assert refused.value.code == "engine_guard"
+    finally:
+        session.close()
+
+
 def test_other_tenants_are_absent(engine, project) -> None:
     with pytest.raises(SqlError, match="globex"):
         run(engine, project, "SELECT * FROM globex.findings")
