@@ -50,8 +50,19 @@ def _port(value: int | None) -> int:
 @click.option("--demo-rows", type=click.IntRange(min=1), default=None, help="Findings per tenant when demo data has to be created.")
 @click.option("--notebooks", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None, help="Notebooks copied to each user [default: the checkout's notebooks/].")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING"]), default="INFO", show_default=True)
+@click.option("--verbose", "-v", is_flag=True, help="Also stream the Hub's, proxy's and services' logs here (they are always written to <state-dir>/logs/).")
 @click.option(INSECURE_FLAG, "insecure_single_user", is_flag=True, help="Run without root and WITHOUT ISOLATION: every server as the Hub's own OS user, able to read all data room files.")
-def up(port: int, broker_port: int, state_dir: Path | None, password: str | None, demo_rows: int | None, notebooks: Path | None, log_level: str, insecure_single_user: bool) -> None:
+def up(
+    port: int,
+    broker_port: int,
+    state_dir: Path | None,
+    password: str | None,
+    demo_rows: int | None,
+    notebooks: Path | None,
+    log_level: str,
+    verbose: bool,
+    insecure_single_user: bool,
+) -> None:
     """Start the data room: JupyterHub on 127.0.0.1 with the broker, demo users and notebooks.
 
     Runs as root: each user's server runs as a system account of its own (dataroom-<user>,
@@ -60,7 +71,9 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
     catalog under $DATAROOM_HOME if there are none, and installs configurable-http-proxy with npm
     if it is missing. Every catalog user (alice, bob, sam, mallory in the demo) logs in with the
     shared demo password printed at start. Ctrl-C stops the Hub, the proxy, the broker and every
-    user server.
+    user server. It prints a short banner; the components' logs go to <state-dir>/logs/ (hub.log,
+    broker.log, review.log), streamed here with --verbose. A failed start shows the relevant log
+    lines and a hint, and exits 1.
     """
     if insecure_single_user:
         _warn_no_isolation()
@@ -118,7 +131,11 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
     review = review_service(home, _port(None), pid_dir=options.pid_dir, cwd=options.state_dir, log_level=log_level)
     from dataroom.review.releases import release_role  # requesters download their released outputs there
 
-    hub = DataRoomHub(options, catalog, extra_services=[review], extra_roles=[review_role(), release_role(review["name"])])
+    from dataroom.hub.logs import LOG_DIR, LogFollower
+
+    log_dir = state / LOG_DIR
+    hub = DataRoomHub(options, catalog, extra_services=[review], extra_roles=[review_role(), release_role(review["name"])], log_dir=log_dir)
+    follower = LogFollower(log_dir) if verbose else None
 
     def terminate(signum, frame):  # SIGTERM behaves like Ctrl-C; SIGINT even when started with it ignored
         raise KeyboardInterrupt
@@ -126,19 +143,23 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
     previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         click.echo(f"starting JupyterHub on {options.hub_url} (state: {state}) ...")
+        if follower is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            follower.start()
         try:
             hub.start()
         except HubStartError as exc:
-            raise click.ClickException(str(exc)) from exc
-        users = sorted(catalog.users)
+            raise click.ClickException(f"the data room did not start: {exc}") from exc
+        logs = ", ".join(sorted(p.name for p in log_dir.glob("*.log")))
         click.echo(
             "\n"
             f"  Data room is up:  {options.hub_url}\n"
-            f"  Log in as one of: {', '.join(users)}\n"
+            f"  Log in as:        {login_names(catalog)}, with the shared password\n"
             f"  Shared password:  {options.demo_password}\n"
             f"  Broker (API):     {hub.broker_url}  (OpenAPI: {hub.broker_url}openapi.json)\n"
             f"  Security review:  {options.hub_url.rstrip('/')}/services/{review['name']}/  (security group only)\n"
             f"  Audit log:        {settings.audit_file}\n"
+            f"  Logs:             {log_dir}/ ({logs}){'' if verbose else '; --verbose streams them here'}\n"
             f"  Isolation:        {isolation_note(options, hub)}\n"
             "  In a notebook:    import dataroom; room = dataroom.connect(project=\"remediation-acme\")\n"
             "  Press Ctrl-C to stop everything.\n",
@@ -154,9 +175,17 @@ def up(port: int, broker_port: int, state_dir: Path | None, password: str | None
         for sig in previous:  # a second Ctrl-C must not cut the clean-up short
             signal.signal(sig, signal.SIG_IGN)
         hub.stop()
+        if follower is not None:
+            follower.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("stopped.")
+
+
+def login_names(catalog) -> str:  # type: ignore[no-untyped-def]
+    """Who logs in to the hub, the security group marked: ``alice, bob, mallory, sam (security)``."""
+    people = sorted((name, user) for name, user in catalog.users.items() if not user.is_service_principal)
+    return ", ".join(f"{name} (security)" if "security" in user.groups else name for name, user in people)
 
 
 def room_files_outside_home(settings: Settings, home: Path) -> list[str]:

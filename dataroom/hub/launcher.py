@@ -30,6 +30,7 @@ from dataroom.catalog import Catalog, load_catalog
 from dataroom.hub.accounts import Account, AccountError, ensure_account
 from dataroom.hub.config import HubOptions, build_hub_config, write_hub_config
 from dataroom.hub.isolation import installation_problems, own_tree, secure_state_dir
+from dataroom.hub.logs import HUB_LOG, failure_report, log_to_file, new_log, prepare_log_dir
 
 PROXY_EXECUTABLE = "configurable-http-proxy"
 PASSWORD_FILE = "demo-password"
@@ -133,13 +134,17 @@ class DataRoomHub:
         extra_roles: Iterable[dict[str, Any]] = (),
         env: dict[str, str] | None = None,
         log: IO[bytes] | int | None = None,
+        log_dir: Path | None = None,
     ) -> None:
+        """``log``: where the Hub's output goes (default: this terminal). ``log_dir``: instead, one file
+        per component there (``hub.log``, ``<service>.log``; see :mod:`dataroom.hub.logs`)."""
         self.options = options
         self.catalog = catalog or load_catalog(options.home / "catalog.toml")
         self.extra_services = list(extra_services)
         self.extra_roles = list(extra_roles)
         self.env = dict(os.environ if env is None else env)
         self.log = log
+        self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
         self.config_file: Path | None = None
         self.service_account: Account | None = None
@@ -165,25 +170,47 @@ class DataRoomHub:
         if opts.isolation:
             self.service_account = self.isolate()
         config = build_hub_config(opts, self.catalog, extra_services=self.extra_services, extra_roles=self.extra_roles)
+        log = self.log
+        if self.log_dir is not None:
+            config = self._logs_to_files(config)
+            log = open(self.log_dir / HUB_LOG, "ab")  # noqa: SIM115 - handed to the Hub, closed below
         self.config_file = write_hub_config(config, opts.state_dir)
         env = dict(self.env)
         env["PATH"] = os.pathsep.join([str(Path(opts.python).parent), env.get("PATH", os.defpath)])
         env["DATAROOM_HOME"] = str(opts.home)
-        self.proc = subprocess.Popen(
-            [opts.python, "-m", "jupyterhub", "-f", str(self.config_file)],
-            cwd=opts.state_dir,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT if self.log is not None else None,
-            start_new_session=True,  # Ctrl-C reaches us; we stop the Hub ourselves, once
-            umask=HUB_UMASK,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [opts.python, "-m", "jupyterhub", "-f", str(self.config_file)],
+                cwd=opts.state_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT if log is not None else None,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the Hub ourselves, once
+                umask=HUB_UMASK,
+            )
+        finally:
+            if log is not self.log and log is not None:
+                log.close()  # the Hub holds its own descriptor
         try:
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _logs_to_files(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Fresh log files (the last run's kept as ``.1``); each managed service writes its own."""
+        assert self.log_dir is not None
+        prepare_log_dir(self.log_dir)
+        new_log(self.log_dir / HUB_LOG)
+        account = self.service_account
+        owner = (account.uid, account.gid) if account is not None else None
+        hub = config["JupyterHub"]
+        hub["services"] = [
+            log_to_file(service, new_log(self.log_dir / f"{service['name']}.log", owner)) if service.get("command") else service
+            for service in hub.get("services", [])
+        ]
+        return config
 
     def isolate(self) -> Account:
         """Give the room's files to the service account and lock the hub state; check that the
@@ -229,6 +256,8 @@ class DataRoomHub:
                 time.sleep(0.2)
 
     def _log_tail(self, lines: int = 40) -> str:
+        if self.log_dir is not None:
+            return "\n" + failure_report(self.log_dir)
         name = getattr(self.log, "name", None)
         if not isinstance(name, str) or not os.path.exists(name):
             return ""
