@@ -158,6 +158,49 @@ class RoomConfig:
             raise InfraConfigError("room.registryStorageGb must be at least 20 (RDS minimum)")
 
 
+AUTHENTICATORS = {
+    "generic-oauth": "GenericOAuthenticator",
+    "github": "GitHubOAuthenticator",
+    "azuread": "AzureAdOAuthenticator",
+    "google": "GoogleOAuthenticator",
+}
+"""The hub's login (oauthenticator, in the chart's hub image): entry point name -> its config section."""
+
+
+@dataclass(frozen=True)
+class HubAuthConfig:
+    """Who may log in to the hub: an OAuth identity provider and its settings (``dataroom:hubAuth``).
+
+    The client secret is a separate Pulumi secret (``dataroom:hubOAuthClientSecret``), never in here.
+    """
+
+    authenticator: str = "generic-oauth"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.authenticator not in AUTHENTICATORS:
+            raise InfraConfigError(f"hubAuth.authenticator: {self.authenticator!r} must be one of {', '.join(AUTHENTICATORS)}")
+        if not isinstance(self.settings, Mapping):
+            raise InfraConfigError("hubAuth.settings must be an object of the authenticator's settings")
+        for key in self.settings:
+            if not re.match(r"^[a-z][a-z0-9_]*$", str(key)):
+                raise InfraConfigError(f"hubAuth.settings: {key!r} is not an authenticator setting name (snake_case)")
+        if "client_secret" in self.settings:
+            raise InfraConfigError("hubAuth.settings: put the client secret in `pulumi config set --secret dataroom:hubOAuthClientSecret`")
+
+    @property
+    def section(self) -> str:
+        return AUTHENTICATORS[self.authenticator]
+
+
+def _hub_auth(raw: Any) -> HubAuthConfig:
+    if raw is None:
+        return HubAuthConfig()
+    if not isinstance(raw, Mapping) or set(raw) - {"authenticator", "settings"}:
+        raise InfraConfigError("hubAuth must be an object with 'authenticator' and 'settings'")
+    return HubAuthConfig(authenticator=str(raw.get("authenticator", "generic-oauth")), settings=dict(raw.get("settings") or {}))
+
+
 _ROOM_KEYS = {
     "image": "image", "hubImage": "hub_image", "proxyImage": "proxy_image", "kubernetesVersion": "kubernetes_version", "jupyterhubChartVersion": "jupyterhub_chart_version",
     "nodeInstanceType": "node_instance_type", "nodeMin": "node_min", "nodeDesired": "node_desired", "nodeMax": "node_max",
@@ -198,6 +241,8 @@ class DataRoomStackConfig:
     trail_name: str = ""
     room: RoomConfig = field(default_factory=RoomConfig)
     broker_external_id: str | None = None  # the production grant's ExternalId, for the broker pods (secret)
+    hub_auth: HubAuthConfig = field(default_factory=HubAuthConfig)
+    hub_oauth_client_secret: str | None = None  # secret
     kind: str = field(default=KIND_DATA_ROOM, init=False)
 
     def __post_init__(self) -> None:
@@ -371,6 +416,8 @@ def load_stack_config() -> StackConfig:
             trail_name=cfg.get("trailName") or "",
             room=_room(cfg.get_object("room")),
             broker_external_id=cfg.get("brokerExternalId"),
+            hub_auth=_hub_auth(cfg.get_object("hubAuth")),
+            hub_oauth_client_secret=cfg.get("hubOAuthClientSecret"),
         )
     if kind == KIND_PRODUCTION_GRANT:
         return ProductionGrantStackConfig(

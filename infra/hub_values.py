@@ -12,7 +12,8 @@ internet, so the room declares its own (:mod:`infra.room_network`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from dataroom.hub.config import BROKER_URL_ENV, HUB_GROUPS, NO_DOWNLOAD_ARG
@@ -45,6 +46,9 @@ class HubValuesArgs:
     memory_limit: str
     memory_guarantee: str
     authenticator_class: str = "generic-oauth"
+    authenticator_section: str = "GenericOAuthenticator"
+    authenticator_settings: Mapping[str, Any] = field(default_factory=dict)
+    client_secret_name: str | None = None  # a Kubernetes Secret with key client_secret (never in the values)
 
 
 def chart_image(image: str) -> dict[str, str]:
@@ -93,6 +97,11 @@ def kubespawner_config(args: HubValuesArgs) -> dict[str, Any]:
     }
 
 
+def authenticator_config(args: HubValuesArgs) -> dict[str, Any]:
+    """The identity provider's settings; groups come from it (``manage_groups``) for the room's roles."""
+    return {"manage_groups": True, **dict(args.authenticator_settings)}
+
+
 def hub_values(args: HubValuesArgs) -> dict[str, Any]:
     """The chart values: hub, proxy (cluster-internal), services, roles, single-user pods."""
     closed_egress = {"cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False, "nonPrivateIPs": False}
@@ -101,6 +110,7 @@ def hub_values(args: HubValuesArgs) -> dict[str, Any]:
             "image": chart_image(args.hub_image),
             "config": {
                 "JupyterHub": {"authenticator_class": args.authenticator_class},
+                args.authenticator_section: authenticator_config(args),
                 "KubeSpawner": kubespawner_config(args),
             },
             "services": {
@@ -120,6 +130,12 @@ def hub_values(args: HubValuesArgs) -> dict[str, Any]:
                 },
             },
             "networkPolicy": {"enabled": True, "egressAllowRules": closed_egress},
+            # oauthenticator reads its client secret from OAUTH_CLIENT_SECRET: the values stay free of it
+            "extraEnv": (
+                {"OAUTH_CLIENT_SECRET": {"valueFrom": {"secretKeyRef": {"name": args.client_secret_name, "key": "client_secret"}}}}
+                if args.client_secret_name
+                else {}
+            ),
         },
         "proxy": {
             "service": {"type": "ClusterIP"},  # no load balancer: reach the hub from inside the VPC

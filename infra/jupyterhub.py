@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from infra.hub_values import HubValuesArgs, hub_values
 from infra.room_names import RELEASE, SINGLEUSER_SERVICE_ACCOUNT
 
 CHART_REPOSITORY = "https://hub.jupyter.org/helm-chart/"
+OAUTH_SECRET = "dataroom-hub-oauth"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class RoomHubArgs:
     namespace: pulumi.Input[str]
     chart_version: str
     values: HubValuesArgs
+    oauth_client_secret: pulumi.Input[str] | None = None  # becomes the Secret dataroom-hub-oauth
 
 
 class RoomHub(pulumi.ComponentResource):
@@ -40,7 +43,19 @@ class RoomHub(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        self.values = hub_values(args.values)
+        depends: list[pulumi.Resource] = [account]
+        values_args = args.values
+        if args.oauth_client_secret is not None:
+            depends.append(
+                k8s.core.v1.Secret(
+                    f"{name}-oauth",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=OAUTH_SECRET, namespace=args.namespace),
+                    string_data={"client_secret": pulumi.Output.secret(args.oauth_client_secret)},
+                    opts=child,
+                )
+            )
+            values_args = dataclasses.replace(values_args, client_secret_name=OAUTH_SECRET)
+        self.values = hub_values(values_args)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=RELEASE,
@@ -52,6 +67,6 @@ class RoomHub(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.register_outputs({"release": self.release.name})

@@ -146,7 +146,11 @@ def build_data_room_stack(cfg: DataRoomStackConfig) -> dict[str, Any]:
                 cpu_guarantee=room.singleuser_cpu_guarantee,
                 memory_limit=room.singleuser_memory_limit,
                 memory_guarantee=room.singleuser_memory_guarantee,
+                authenticator_class=cfg.hub_auth.authenticator,
+                authenticator_section=cfg.hub_auth.section,
+                authenticator_settings=cfg.hub_auth.settings,
             ),
+            oauth_client_secret=cfg.hub_oauth_client_secret,
         ),
         opts=in_namespace,
     )

@@ -63,11 +63,17 @@ chart_pinned_or_object(block) if {
 	chart_pinned(block)
 }
 
+# (Messages quote only values from the input: regopy 1.5.2 writes a policy's own string literals
+# into its JSON output unescaped when they pass through sprintf.)
 spawner_violations(resources) := {lib.violation("images", r, msg) |
 	some r in k.hub_releases(resources)
-	image := object.get(k.kubespawner(r), "image", "")
+	image := k.kubespawner(r).image
 	not pinned(image)
 	msg := sprintf("JupyterHub release \"%s\": single-user image %s (hub.config.KubeSpawner.image) is not pinned", [r.name, image])
+} | {lib.violation("images", r, msg) |
+	some r in k.hub_releases(resources)
+	not k.kubespawner(r).image
+	msg := sprintf("JupyterHub release \"%s\": no single-user image (hub.config.KubeSpawner.image): KubeSpawner's default is pulled from the internet and not pinned", [r.name])
 }
 
 # METADATA

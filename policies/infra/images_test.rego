@@ -36,3 +36,8 @@ test_deny_unpinned_workload if {
 	w := {"type": "kubernetes:apps/v1:Deployment", "name": "review", "id": "d", "arn": "", "props": {"spec": {"template": {"spec": {"containers": [{"name": "review", "image": "ecr/dataroom"}]}}}}}
 	{v.message | some v in images.violations(im_req([w]))} == {`workload "review" runs image ecr/dataroom, which is not pinned: use a tag other than latest, or a digest, from the stack config`}
 }
+
+test_deny_release_without_a_single_user_image if {
+	values := {"hub": {"image": im_block, "config": {"KubeSpawner": {}}}, "proxy": {"chp": {"image": im_block}}, "singleuser": {"image": im_block}}
+	{v.message | some v in images.violations(im_req([im_release(values)]))} == {`JupyterHub release "hub-release": no single-user image (hub.config.KubeSpawner.image): KubeSpawner's default is pulled from the internet and not pinned`}
+}

@@ -40,7 +40,14 @@ hub_releases(resources) := [r |
 	lib.prop(r, "chart") == "jupyterhub"
 ]
 
-values(release) := object.get(release.props, "values", {})
+# The release's values; values hidden from the checks (a secret inside makes Pulumi hide them all)
+# read as empty, so every single-user check fails closed.
+values(release) := v if {
+	v := object.get(release.props, "values", {})
+	is_object(v)
+}
+
+values(release) := {} if not is_object(object.get(release.props, "values", {}))
 
 kubespawner(release) := object.get(object.get(object.get(values(release), "hub", {}), "config", {}), "KubeSpawner", {})
 

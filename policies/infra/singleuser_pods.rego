@@ -16,7 +16,7 @@ token_violations(resources) := {v(r, msg) |
 
 iam_violations(resources) := {v(r, msg) |
 	some r in k.hub_releases(resources)
-	name := object.get(k.kubespawner(r), "service_account", "default")
+	name := k.kubespawner(r).service_account
 	some account in k.account_named(resources, name)
 	k.has_irsa(account)
 	msg := sprintf("JupyterHub release \"%s\": single-user pods run as ServiceAccount \"%s\", which carries IAM role %s; notebook servers have no AWS identity", [r.name, name, k.irsa_role(account)])
@@ -29,27 +29,34 @@ root_violations(resources) := {v(r, msg) |
 	msg := sprintf("JupyterHub release \"%s\": single-user pods run as root (hub.config.KubeSpawner.uid); give them a non-zero uid", [r.name])
 }
 
-privilege_violations(resources) := {v(r, msg) |
+# (Each message is its own format string: regopy 1.5.2 writes a policy's string literals passed as
+# sprintf arguments into its JSON output unescaped; only input values may be arguments.)
+privilege_violations(resources) := ((privileged(resources) | escalation(resources)) | kept_capabilities(resources)) | added_capabilities(resources)
+
+privileged(resources) := {v(r, msg) |
 	some r in k.hub_releases(resources)
-	ks := k.kubespawner(r)
-	some problem in privilege_problems(ks)
-	msg := sprintf("JupyterHub release \"%s\": single-user pods %s", [r.name, problem])
+	object.get(k.kubespawner(r), "privileged", false) != false
+	msg := sprintf("JupyterHub release \"%s\": single-user pods are privileged", [r.name])
 }
 
-privilege_problems(ks) := {p |
-	object.get(ks, "privileged", false) != false
-	p := "are privileged"
-} | {p |
-	object.get(ks, "allow_privilege_escalation", null) != false
-	p := "may escalate privileges (allow_privilege_escalation must be false)"
-} | {p |
-	context := object.get(ks, "container_security_context", {})
-	not "ALL" in object.get(object.get(context, "capabilities", {}), "drop", [])
-	p := "keep Linux capabilities (container_security_context.capabilities.drop must include ALL)"
-} | {p |
-	context := object.get(ks, "container_security_context", {})
-	count(object.get(object.get(context, "capabilities", {}), "add", [])) > 0
-	p := "add Linux capabilities"
+escalation(resources) := {v(r, msg) |
+	some r in k.hub_releases(resources)
+	object.get(k.kubespawner(r), "allow_privilege_escalation", null) != false
+	msg := sprintf("JupyterHub release \"%s\": single-user pods may escalate privileges (allow_privilege_escalation must be false)", [r.name])
+}
+
+capabilities(r) := object.get(object.get(k.kubespawner(r), "container_security_context", {}), "capabilities", {})
+
+kept_capabilities(resources) := {v(r, msg) |
+	some r in k.hub_releases(resources)
+	not "ALL" in object.get(capabilities(r), "drop", [])
+	msg := sprintf("JupyterHub release \"%s\": single-user pods keep Linux capabilities (container_security_context.capabilities.drop must include ALL)", [r.name])
+}
+
+added_capabilities(resources) := {v(r, msg) |
+	some r in k.hub_releases(resources)
+	count(object.get(capabilities(r), "add", [])) > 0
+	msg := sprintf("JupyterHub release \"%s\": single-user pods add Linux capabilities", [r.name])
 }
 
 host_path_violations(resources) := {v(r, msg) |
@@ -68,9 +75,12 @@ host_path_volumes(r) := [volume |
 
 limit_violations(resources) := {v(r, msg) |
 	some r in k.hub_releases(resources)
-	some key in ["cpu_limit", "mem_limit"]
-	object.get(k.kubespawner(r), key, null) == null
-	msg := sprintf("JupyterHub release \"%s\": single-user pods have no %s; one notebook could starve the node the broker runs on", [r.name, key])
+	object.get(k.kubespawner(r), "cpu_limit", null) == null
+	msg := sprintf("JupyterHub release \"%s\": single-user pods have no cpu_limit; one notebook could starve the node the broker runs on", [r.name])
+} | {v(r, msg) |
+	some r in k.hub_releases(resources)
+	object.get(k.kubespawner(r), "mem_limit", null) == null
+	msg := sprintf("JupyterHub release \"%s\": single-user pods have no mem_limit; one notebook could starve the node the broker runs on", [r.name])
 }
 
 env_violations(resources) := {v(r, msg) |

@@ -14,9 +14,14 @@ is_broker(workload) if k.pod_labels(workload)[k.role_label] == "broker"
 broker_without_irsa(resources) := {lib.violation("workload_identity", w, msg) |
 	some w in k.workloads(resources)
 	is_broker(w)
-	name := object.get(k.pod_spec(w), "serviceAccountName", "default")
+	name := k.pod_spec(w).serviceAccountName
 	not any_irsa(account_of(resources, w))
 	msg := sprintf("broker workload \"%s\" runs as ServiceAccount \"%s\" without an IAM role (eks.amazonaws.com/role-arn): bind the broker role by IRSA", [w.name, name])
+} | {lib.violation("workload_identity", w, msg) |
+	some w in k.workloads(resources)
+	is_broker(w)
+	not k.pod_spec(w).serviceAccountName
+	msg := sprintf("broker workload \"%s\" runs as the namespace's default ServiceAccount, without an IAM role: bind the broker role by IRSA", [w.name])
 }
 
 any_irsa(accounts) if {

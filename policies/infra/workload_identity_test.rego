@@ -39,3 +39,8 @@ test_deny_token_mount if {
 	w := json.patch(wi_review, [{"op": "replace", "path": "/props/spec/template/spec/automountServiceAccountToken", "value": true}])
 	wi_messages([w, wi_review_account]) == {`workload "review" mounts a Kubernetes API token; the room's services never call the Kubernetes API (automountServiceAccountToken false)`}
 }
+
+test_deny_broker_on_the_default_service_account if {
+	w := json.patch(wi_broker, [{"op": "remove", "path": "/props/spec/template/spec/serviceAccountName"}])
+	wi_messages([w]) == {`broker workload "broker" runs as the namespace's default ServiceAccount, without an IAM role: bind the broker role by IRSA`}
+}

@@ -299,8 +299,23 @@ def test_room_keys_from_pulumi_config_reach_the_cluster(tmp_path) -> None:
         "dataroom:productionAccountId": "111111111111",
         "dataroom:brokerExternalId": "external-id-from-the-grant-stack",
         "dataroom:room": json.dumps({"image": f"222222222222.dkr.ecr.eu-west-1.amazonaws.com/dataroom@{digest}", "brokerReplicas": 3, "catalogFile": str(catalog)}),
+        "dataroom:hubAuth": json.dumps({"authenticator": "azuread", "settings": {"client_id": "room-app", "tenant_id": "t-1", "allowed_groups": ["data-scientists", "security"]}}),
+        "dataroom:hubOAuthClientSecret": "oauth-client-secret-value",
     }
-    run = run_under_mocks(build_from_pulumi_config, stack="dev", config=config, secret_keys=["dataroom:brokerExternalId"])
+    secrets = ["dataroom:brokerExternalId", "dataroom:hubOAuthClientSecret"]
+    run = run_under_mocks(build_from_pulumi_config, stack="dev", config=config, secret_keys=secrets)
+    hub_config = run.one("kubernetes:helm.sh/v3:Release").props["values"]["hub"]["config"]
+    assert hub_config["JupyterHub"] == {"authenticator_class": "azuread"}
+    assert hub_config["AzureAdOAuthenticator"] == {
+        "manage_groups": True, "client_id": "room-app", "tenant_id": "t-1",
+        "allowed_groups": ["data-scientists", "security"],
+    }
+    release = run.one("kubernetes:helm.sh/v3:Release")
+    assert release.props["values"]["hub"]["extraEnv"] == {
+        "OAUTH_CLIENT_SECRET": {"valueFrom": {"secretKeyRef": {"name": "dataroom-hub-oauth", "key": "client_secret"}}}
+    }
+    assert run.named("hub-oauth").props["stringData"] == "[secret]"
+    assert "oauth-client-secret-value" not in json.dumps(run.policy_input())
     broker = run.one("kubernetes:apps/v1:StatefulSet")
     assert broker.props["spec"]["replicas"] == 3
     assert broker.props["spec"]["template"]["spec"]["containers"][0]["image"].endswith(digest)
@@ -324,3 +339,26 @@ def test_unknown_room_key_and_missing_catalog_are_refused() -> None:
         run_under_mocks(build_from_pulumi_config, config={**base, "dataroom:room": json.dumps({"brokerReplica": 3})})
     with pytest.raises(InfraConfigError, match="room.catalogFile: cannot read no-such-catalog.toml"):
         run_under_mocks(build_from_pulumi_config, config={**base, "dataroom:room": json.dumps({"catalogFile": "no-such-catalog.toml"})})
+
+
+@pytest.mark.parametrize(
+    ("hub_auth", "message"),
+    [
+        ({"authenticator": "dummy"}, "hubAuth.authenticator: 'dummy' must be one of"),
+        ({"authenticator": "github", "settings": {"client_secret": "x"}}, "dataroom:hubOAuthClientSecret"),
+        ({"authenticator": "github", "settings": {"KubeSpawner": {}}}, "not an authenticator setting name"),
+    ],
+)
+def test_bad_hub_auth_is_refused(hub_auth: dict[str, Any], message: str) -> None:
+    from infra.config import _hub_auth
+
+    with pytest.raises(InfraConfigError, match=message):
+        _hub_auth(hub_auth)
+
+
+def test_chart_values_hidden_from_the_checks_fail_closed(data_room_run: MockRun) -> None:
+    """A secret inside the values makes Pulumi hide them all; the checks must not pass what they cannot see."""
+    broken = mutated(data_room_run.policy_input(), "hub-release", lambda p: p.update(values="[secret]"))
+    messages = _messages(broken)
+    assert any("would mount a Kubernetes service-account token" in m for m in messages)
+    assert any("single-user pods run as root" in m for m in messages)
