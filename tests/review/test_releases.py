@@ -75,12 +75,12 @@ def test_our_rules_flag_pii_columns_values_and_single_tenant_cells(svc, releases
     frame = pl.DataFrame({"who": ["ada@acme.example", "10.1.2.3", "fe80::1:2", "plain"], "n": [20, 20, 20, 20]})
     info = releases.request("alice", PROJECT, title="t", justification="j", obj=encode_object(frame, "t"), decision_ids=[])
     assert _check(info, "identifying_values")["cells"] == [[0, "who"], [1, "who"], [2, "who"]]
-    # multi-tenant: a row keyed by a tenant is backed by that tenant alone; no output-policy facts: support unknown
+    # multi-tenant: a row keyed by a tenant is backed by that tenant alone; the broker's output policy backed its groups
     frame, decision = _counts(svc, BENCHMARK_SQL, project="remediation-benchmark")
     tagged = frame.with_columns(pl.lit("globex").alias("tenant"))
     info = releases.request("alice", "remediation-benchmark", title="t", justification="j", obj=encode_object(tagged, "t"), decision_ids=[decision])
     assert _check(info, "single_tenant")["status"] == "fail"
-    assert _check(info, "support")["status"] in ("review", "pass")
+    assert _check(info, "support")["status"] == "pass"  # the broker held its groups to 10 rows and 2 tenants
 
 
 def test_linked_queries_must_be_the_requesters_own_in_the_project(svc, releases) -> None:
