@@ -1,11 +1,12 @@
 """The broker and the review service on the room's cluster, and the registry migration before them.
 
-The broker is a StatefulSet rather than a Deployment: each replica writes its own audit stream
-(``DATAROOM_AUDIT_STREAM`` = its pod name, ``dataroom-broker-0``, ...) on its own volume, and only a
-StatefulSet gives every replica a volume of its own that survives rescheduling (a Deployment's
-replicas share one claim). Behind one Service, replicas are interchangeable for queries. The
-broker's ServiceAccount is the only one annotated with an IAM role (IRSA); the review service has
-none, and neither mounts a Kubernetes API token.
+Both are StatefulSets rather than Deployments: each replica writes its own audit stream
+(``DATAROOM_AUDIT_STREAM`` = its pod name, ``dataroom-broker-0``, ...; the review service writes
+the registry's decisions) on its own volume, and only a StatefulSet gives every replica a volume
+of its own that survives rescheduling (a Deployment's replicas would share one claim). Behind
+one Service the replicas are interchangeable. The broker's ServiceAccount is the only one
+annotated with an IAM role (IRSA); the review service has none, and neither mounts a Kubernetes
+API token.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def _labels(role: str) -> dict[str, str]:
 CATALOG_VOLUME = {"name": "catalog", "configMap": {"name": CATALOG_CONFIG_MAP}}
 CATALOG_MOUNT = {"name": "catalog", "mountPath": "/etc/dataroom", "readOnly": True}
 TMP_VOLUME = {"name": "tmp", "emptyDir": {}}
+HOME_VOLUME = {"name": "home", "emptyDir": {}}  # the room's working files (cache); the audit has its own claim
+HOME_MOUNT = {"name": "home", "mountPath": HOME}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 COMMON_ENV = [
     {"name": "DATAROOM_HOME", "value": HOME},
@@ -127,10 +130,10 @@ COMMON_ENV = [
 
 
 class RoomServices(pulumi.ComponentResource):
-    """Broker (StatefulSet, IRSA) and review (Deployment, no AWS), their Services, the migration Job."""
+    """Broker (IRSA) and review (no AWS) as StatefulSets behind their Services, and the migration Job."""
 
     broker: k8s.apps.v1.StatefulSet
-    review: k8s.apps.v1.Deployment
+    review: k8s.apps.v1.StatefulSet
     broker_account: k8s.core.v1.ServiceAccount
     review_account: k8s.core.v1.ServiceAccount
     migration: k8s.batch.v1.Job
@@ -192,7 +195,6 @@ class RoomServices(pulumi.ComponentResource):
         broker_env = [
             *COMMON_ENV,
             *_service_env(BROKER, BROKER_PORT),
-            {"name": "DATAROOM_AUDIT_STREAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "DATAROOM_AUDIT_KMS_KEY_ID", "value": args.audit_signing_key_arn},
             {"name": "DATAROOM_AUDIT_BUCKET", "value": args.audit_bucket},
             {"name": "DATAROOM_AWS_REGION", "value": args.production_region},
@@ -201,34 +203,53 @@ class RoomServices(pulumi.ComponentResource):
             {"name": "DATAROOM_AWS_ROLE_ARN", "value": args.read_only_role_arn},
             _secret_env("DATAROOM_AWS_EXTERNAL_ID", BROKER_AWS_SECRET, "externalId"),
         ]
-        audit_mount = {"name": "audit", "mountPath": f"{HOME}/audit"}
-        labels = _labels(BROKER)
+        self.broker = self._replicas(
+            name, BROKER, BROKER_PORT, BROKER_SERVICE_ACCOUNT, ["python", "-m", "dataroom.broker"], broker_env,
+            args, args.broker_replicas, depends_on=[self.migration, self.broker_account],
+        )
+        self.review = self._replicas(
+            name, REVIEW, REVIEW_PORT, REVIEW_SERVICE_ACCOUNT, ["python", "-m", "dataroom.review"],
+            [*COMMON_ENV, *_service_env(REVIEW, REVIEW_PORT)],
+            args, args.review_replicas, depends_on=[self.migration, self.review_account],
+        )
+        self.register_outputs({})
+
+    def _replicas(
+        self, name: str, role: str, port: int, account: str, command: list[str], env: list[Any],
+        args: RoomServicesArgs, replicas: int, depends_on: list[pulumi.Resource],
+    ) -> k8s.apps.v1.StatefulSet:
+        """``replicas`` pods behind one Service, each with its own audit stream on its own volume."""
+        child = pulumi.ResourceOptions(parent=self)
+        labels = _labels(role)
+        pods = f"dataroom-{role}-pods"
         k8s.core.v1.Service(
-            f"{name}-broker-pods",
-            metadata={"name": "dataroom-broker-pods", "namespace": ns},
-            spec={"clusterIP": "None", "selector": labels, "ports": [{"name": "http", "port": BROKER_PORT}]},
+            f"{name}-{role}-pods",
+            metadata={"name": pods, "namespace": args.namespace},
+            spec={"clusterIP": "None", "selector": labels, "ports": [{"name": "http", "port": port}]},
             opts=child,
         )
         k8s.core.v1.Service(
-            f"{name}-broker-service",
-            metadata={"name": f"dataroom-{BROKER}", "namespace": ns},
-            spec={"type": "ClusterIP", "selector": labels, "ports": [{"name": "http", "port": BROKER_PORT, "targetPort": BROKER_PORT}]},
+            f"{name}-{role}-service",
+            metadata={"name": f"dataroom-{role}", "namespace": args.namespace},
+            spec={"type": "ClusterIP", "selector": labels, "ports": [{"name": "http", "port": port, "targetPort": port}]},
             opts=child,
         )
-        self.broker = k8s.apps.v1.StatefulSet(
-            f"{name}-broker",
-            metadata={"name": f"dataroom-{BROKER}", "namespace": ns, "labels": labels},
+        stream = {"name": "DATAROOM_AUDIT_STREAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        mounts = [HOME_MOUNT, {"name": "audit", "mountPath": f"{HOME}/audit"}, CATALOG_MOUNT, TMP_MOUNT]
+        return k8s.apps.v1.StatefulSet(
+            f"{name}-{role}",
+            metadata={"name": f"dataroom-{role}", "namespace": args.namespace, "labels": labels},
             spec={
-                "serviceName": "dataroom-broker-pods",
-                "replicas": args.broker_replicas,
+                "serviceName": pods,
+                "replicas": replicas,
                 "podManagementPolicy": "Parallel",
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": _pod_spec(
-                        BROKER_SERVICE_ACCOUNT,
-                        [_container(BROKER, args.image, ["python", "-m", "dataroom.broker"], broker_env, BROKER_PORT, [audit_mount, CATALOG_MOUNT, TMP_MOUNT])],
-                        [CATALOG_VOLUME, TMP_VOLUME],
+                        account,
+                        [_container(role, args.image, command, [*env, stream], port, mounts)],
+                        [HOME_VOLUME, CATALOG_VOLUME, TMP_VOLUME],
                     ),
                 },
                 "volumeClaimTemplates": [
@@ -238,35 +259,5 @@ class RoomServices(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration, self.broker_account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
-        review_labels = _labels(REVIEW)
-        k8s.core.v1.Service(
-            f"{name}-review-service",
-            metadata={"name": f"dataroom-{REVIEW}", "namespace": ns},
-            spec={"type": "ClusterIP", "selector": review_labels, "ports": [{"name": "http", "port": REVIEW_PORT, "targetPort": REVIEW_PORT}]},
-            opts=child,
-        )
-        self.review = k8s.apps.v1.Deployment(
-            f"{name}-review",
-            metadata={"name": f"dataroom-{REVIEW}", "namespace": ns, "labels": review_labels},
-            spec={
-                "replicas": args.review_replicas,
-                "selector": {"matchLabels": review_labels},
-                "template": {
-                    "metadata": {"labels": review_labels},
-                    "spec": _pod_spec(
-                        REVIEW_SERVICE_ACCOUNT,
-                        [
-                            _container(
-                                REVIEW, args.image, ["python", "-m", "dataroom.review"],
-                                [*COMMON_ENV, *_service_env(REVIEW, REVIEW_PORT)], REVIEW_PORT, [CATALOG_MOUNT, TMP_MOUNT, {"name": "home", "mountPath": HOME}],
-                            )
-                        ],
-                        [CATALOG_VOLUME, TMP_VOLUME, {"name": "home", "emptyDir": {}}],
-                    ),
-                },
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migration, self.review_account]),
-        )
-        self.register_outputs({})

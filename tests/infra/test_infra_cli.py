@@ -33,7 +33,7 @@ def test_check_all_example_stacks_passes() -> None:
     result = CliRunner().invoke(infra, ["check"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "PASS stack dev (data-room): 62 resources, 0 violation(s)",
+        "PASS stack dev (data-room): 63 resources, 0 violation(s)",
         "PASS stack dev-grant (production-grant): 5 resources, 0 violation(s)",
     ]
 
@@ -52,7 +52,7 @@ def test_account_wide_trust_exits_3_with_the_reason(infra_dir: Path) -> None:
     result = CliRunner().invoke(infra, ["check", "--infra-dir", str(infra_dir)])
     assert result.exit_code == EXIT_VIOLATIONS == 3
     lines = result.output.splitlines()
-    assert lines[0] == "PASS stack dev (data-room): 62 resources, 0 violation(s)"
+    assert lines[0] == "PASS stack dev (data-room): 63 resources, 0 violation(s)"
     assert lines[1] == "FAIL stack dev-grant (production-grant): 5 resources, 1 violation(s)"
     assert lines[2].startswith(
         "  - [Cross-account grants trust only the broker role, with an ExternalId] read-only-role: "

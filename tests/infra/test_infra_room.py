@@ -80,7 +80,8 @@ def test_helm_release_is_the_pinned_chart_with_the_room_values(data_room_run: Mo
 
 
 def test_broker_replicas_run_with_irsa_and_the_signing_key(data_room_run: MockRun) -> None:
-    broker = data_room_run.one("kubernetes:apps/v1:StatefulSet")
+    broker = data_room_run.named("room-services-broker")
+    assert broker.type == "kubernetes:apps/v1:StatefulSet"
     spec = broker.props["spec"]
     assert spec["replicas"] == ROOM.broker_replicas
     pod = spec["template"]["spec"]
@@ -109,8 +110,10 @@ def test_broker_replicas_run_with_irsa_and_the_signing_key(data_room_run: MockRu
 
 
 def test_review_has_no_aws_identity_and_no_aws_egress(data_room_run: MockRun) -> None:
-    review = data_room_run.one("kubernetes:apps/v1:Deployment")
+    review = data_room_run.named("room-services-review")
+    assert review.type == "kubernetes:apps/v1:StatefulSet"
     assert review.props["spec"]["replicas"] == ROOM.review_replicas
+    assert review.props["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "audit"  # registry decisions: its own stream
     account = data_room_run.named("room-services-review-account")
     assert IRSA_ANNOTATION not in account.props["metadata"].get("annotations", {})
     (container,) = review.props["spec"]["template"]["spec"]["containers"]
@@ -316,7 +319,7 @@ def test_room_keys_from_pulumi_config_reach_the_cluster(tmp_path) -> None:
     }
     assert run.named("hub-oauth").props["stringData"] == "[secret]"
     assert "oauth-client-secret-value" not in json.dumps(run.policy_input())
-    broker = run.one("kubernetes:apps/v1:StatefulSet")
+    broker = run.named("room-services-broker")
     assert broker.props["spec"]["replicas"] == 3
     assert broker.props["spec"]["template"]["spec"]["containers"][0]["image"].endswith(digest)
     assert run.named("room-services-catalog").props["data"] == {"catalog.toml": catalog.read_text()}
