@@ -29,7 +29,7 @@ def _close_registry_engines():
     dispose_engines()
 
 
-REGISTRY_SUITE = ("test_registry_projects", "test_hypothesis_api", "test_hypothesis_phases")
+REGISTRY_SUITE = ("test_registry_projects", "test_hypothesis_api", "test_hypothesis_phases", "test_releases")
 """Modules whose tests run twice: on SQLite and on a real PostgreSQL server (issue 12)."""
 
 
