@@ -30,7 +30,8 @@ from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.memo import BoundedCache
-from dataroom.outputs.aggregation import OutputPlan, OutputPolicy, plan_output
+from dataroom.outputs.aggregation import OutputPlan, plan_output
+from dataroom.outputs.policy import OutputPolicy
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.redaction import InspectedText, inspect_text, scrub_paths
 from dataroom.settings import Settings

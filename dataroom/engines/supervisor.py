@@ -40,7 +40,7 @@ from dataroom.engines.gauge import MemoryGauge
 from dataroom.engines.results import UnsealedResult, receive_table
 from dataroom.engines.visible_copies import visible_copy
 from dataroom.engines.worker import memory_message
-from dataroom.outputs.aggregation import Finish
+from dataroom.outputs.finish import Finish
 from dataroom.settings import Settings
 from dataroom.storage import local_parquet_files
 

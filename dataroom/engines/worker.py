@@ -73,7 +73,7 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal
     from dataroom.engines.results import send_sealed, write_sealed
-    from dataroom.outputs.aggregation import Finish, finish_groups
+    from dataroom.outputs.finish import Finish, finish_groups
 
     user_sql_errors = (
         duckdb.BinderException,

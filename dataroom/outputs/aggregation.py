@@ -26,99 +26,21 @@ functions may be used is the policy's call (``policies/query/output.rego``), fro
 from __future__ import annotations
 
 import copy
-import functools
-import json
-import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any
 
 import duckdb
 
 from dataroom.catalog import Catalog, Project
 from dataroom.engines.duckdb_session import IDENTITY_SCHEMA, identity_view_name
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from dataroom.outputs.finish import GROUPS, SUPPORT_ROWS, SUPPORT_TENANTS, Finish
+from dataroom.outputs.parse_tree import PARSER, constant_int, expressions, functions, is_aggregate_node, strip_locations, walk
+from dataroom.outputs.policy import OutputPolicy
 
 TENANT = "__dr_tenant"  # a row's tenant, carried up from the base table
 ROW = "__dr_row"  # a row's identity within its base table (counting by identity only)
-SUPPORT_ROWS = "__dr_rows"
-SUPPORT_TENANTS = "__dr_tenants"
 ORDER_KEY = "__dr_order_{}"
-GROUPS = "__dr_groups"  # the relation the finish step reads
 SET_RETURNING = {"unnest", "unlist"}
-DEFAULT_MIN_ROWS = 10
-DEFAULT_MIN_TENANTS = 2
-
-
-@dataclass(frozen=True)
-class OutputPolicy:
-    """Per-project aggregation constraint; ``min_tenants`` 1 for a single-tenant project."""
-
-    min_rows: int = DEFAULT_MIN_ROWS
-    min_tenants: int = DEFAULT_MIN_TENANTS
-
-    @classmethod
-    def for_project(cls, project: Project) -> "OutputPolicy | None":
-        """The project's policy: its own if set, else the default (on for multi-tenant projects)."""
-        configured = project.output_policy
-        if configured is not None:
-            return None if not configured.get("enabled", True) else cls(int(configured.get("min_rows", DEFAULT_MIN_ROWS)), int(configured.get("min_tenants", 1)))
-        return cls() if project.multi_tenant else None
-
-    def to_dict(self) -> dict[str, int]:
-        return {"min_rows": self.min_rows, "min_tenants": self.min_tenants}
-
-    def describe(self) -> str:
-        tenants = f" and {self.min_tenants} tenants" if self.min_tenants > 1 else ""
-        return f"each result row must be backed by at least {self.min_rows} rows{tenants} (the project's output policy)"
-
-
-def normalise_output_policy(value: dict[str, Any] | None, multi_tenant: bool, tenants: int) -> dict[str, Any]:
-    """The output policy a project is approved with, stored explicitly; raises ValueError naming the problem.
-
-    ``None`` means the default: on (10 rows, 2 tenants) for a multi-tenant project, off otherwise.
-    """
-    if value is None:
-        return {"min_rows": DEFAULT_MIN_ROWS, "min_tenants": DEFAULT_MIN_TENANTS} if multi_tenant else {"enabled": False}
-    if not value.get("enabled", True):
-        return {"enabled": False}
-    unknown = set(value) - {"enabled", "min_rows", "min_tenants"}
-    if unknown:
-        raise ValueError(f"unknown output policy setting(s) {', '.join(sorted(unknown))} (use min_rows, min_tenants, enabled)")
-    min_rows = int(value.get("min_rows", DEFAULT_MIN_ROWS))
-    min_tenants = int(value.get("min_tenants", DEFAULT_MIN_TENANTS if multi_tenant else 1))
-    if min_rows < 1:
-        raise ValueError("output policy min_rows must be at least 1")
-    if not 1 <= min_tenants <= max(tenants, 1):
-        raise ValueError(f"output policy min_tenants must be between 1 and the project's {tenants} tenant(s)")
-    return {"min_rows": min_rows, "min_tenants": min_tenants}
-
-
-@dataclass(frozen=True)
-class Finish:
-    """The step the engine runs over the groups: keep those with support, then DISTINCT/ORDER/LIMIT.
-
-    ``sql`` reads ``__dr_groups`` whose first ``outputs`` columns are renamed ``c0, c1, …``; it is
-    written here from the parse tree's ORDER BY/LIMIT parts only (no user text), so it cannot
-    read anything but the groups.
-    """
-
-    sql: str
-    outputs: int
-    min_rows: int
-    min_tenants: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sql": self.sql, "outputs": self.outputs, "min_rows": self.min_rows, "min_tenants": self.min_tenants}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Finish":
-        return cls(str(data["sql"]), int(data["outputs"]), int(data["min_rows"]), int(data["min_tenants"]))
-
-    @property
-    def support_condition(self) -> str:
-        return f"({SUPPORT_ROWS} IS NULL OR ({SUPPORT_ROWS} >= {self.min_rows} AND {SUPPORT_TENANTS} >= {self.min_tenants}))"
 
 
 @dataclass
@@ -138,109 +60,6 @@ class OutputPlan:
 
 class Unsupported(Exception):
     """A construct whose support cannot be computed soundly; the message says what to write instead."""
-
-
-# -- parse tree helpers ----------------------------------------------------------------------------
-class _Parser:
-    """One DuckDB connection per thread, only for the parser and the aggregate function list."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._aggregates: frozenset[str] | None = None
-
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = duckdb.connect(config={"enable_external_access": False, "threads": 1})
-            self._local.con = con
-        return con
-
-    def tree(self, sql: str) -> dict:
-        raw = self.connection().execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
-        return json.loads(raw)
-
-    def sql(self, tree: dict) -> str:
-        return self.connection().execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchall()[0][0]
-
-    def aggregates(self) -> frozenset[str]:
-        if self._aggregates is None:
-            rows = self.connection().execute("SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'").fetchall()
-            self._aggregates = frozenset(r[0].lower() for r in rows) | {"count_star"}
-        return self._aggregates
-
-    def expression(self, text: str) -> dict:
-        """The parse tree of one expression, taken from ``SELECT <text>`` (a fresh copy: callers edit it)."""
-        return json.loads(self._fragment(f"SELECT {text}", "select_list"))
-
-    def table_ref(self, text: str) -> dict:
-        return json.loads(self._fragment(f"SELECT * FROM {text}", "from_table"))
-
-    @functools.lru_cache(maxsize=512)  # the same few fragments recur in every rewrite
-    def _fragment(self, sql: str, part: str) -> str:
-        node = self.tree(sql)["statements"][0]["node"][part]
-        return json.dumps(node[0] if part == "select_list" else node)
-
-
-_PARSER = _Parser()
-
-
-def _walk(value: Any) -> Iterator[dict]:
-    """Every dict in a parse tree, parents before children."""
-    if isinstance(value, dict):
-        yield value
-        for v in value.values():
-            yield from _walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _walk(v)
-
-
-def _expressions(node: dict) -> Iterator[dict]:
-    """The expressions a SELECT node evaluates itself (not those of its FROM's subqueries)."""
-    for key in ("select_list", "where_clause", "group_expressions", "having", "qualify"):
-        yield from _walk(node.get(key))
-    for modifier in node.get("modifiers") or []:
-        yield from _walk(modifier)
-    yield from _join_conditions(node.get("from_table"))
-
-
-def _join_conditions(ref: dict | None) -> Iterator[dict]:
-    if ref and ref.get("type") == "JOIN":
-        yield from _walk(ref.get("condition"))
-        yield from _join_conditions(ref.get("left"))
-        yield from _join_conditions(ref.get("right"))
-
-
-def _functions(node: dict) -> Iterator[dict]:
-    return (e for e in _expressions(node) if e.get("class") == "FUNCTION")
-
-
-def _is_aggregate_node(node: dict) -> bool:
-    if node.get("group_expressions") or node.get("group_sets") or node.get("aggregate_handling") == "FORCE_AGGREGATES":
-        return True
-    aggregates = _PARSER.aggregates()
-    return any(
-        e.get("class") == "FUNCTION" and e.get("function_name", "").lower() in aggregates
-        for key in ("select_list", "having")
-        for e in _walk(node.get(key))
-    )
-
-
-def _strip_locations(value: Any) -> Any:
-    """A copy without source positions and aliases, for comparing expressions structurally."""
-    if isinstance(value, dict):
-        return {k: _strip_locations(v) for k, v in value.items() if k not in ("query_location", "query_location_length", "alias")}
-    if isinstance(value, list):
-        return [_strip_locations(v) for v in value]
-    return value
-
-
-def _constant_int(expression: dict | None) -> int | None:
-    if expression and expression.get("class") == "CONSTANT":
-        literal = expression.get("literal") or {}
-        if literal.get("kind") in ("INTEGER", "BIGINT", "HUGEINT", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER"):
-            return int(literal["text"])
-    return None
 
 
 # -- the rewrite -----------------------------------------------------------------------------------
@@ -268,7 +87,7 @@ class _Rewriter:
     def plan(self, sql: str) -> OutputPlan:
         if len(self.tenant_bits) > 63:
             raise Unsupported("the output policy counts at most 63 tenants per project")
-        tree = _PARSER.tree(sql)
+        tree = PARSER.tree(sql)
         if tree.get("error"):
             raise ValueError(tree.get("error_message", "unparseable"))  # the analysis already denies it
         statements = tree["statements"]
@@ -285,7 +104,7 @@ class _Rewriter:
         return OutputPlan(
             self.policy,
             aggregates=self.aggregates,
-            groups_sql=_PARSER.sql(tree),
+            groups_sql=PARSER.sql(tree),
             finish=finish,
             counting="identity" if self.identity else "rows",
         )
@@ -293,7 +112,7 @@ class _Rewriter:
     def _needs_identity(self, root: dict) -> bool:
         """Could a source row be counted twice? Joins, a table or CTE read twice, set-returning functions."""
         seen: dict[str, int] = {}
-        for node in _walk(root):
+        for node in walk(root):
             kind = node.get("type")
             if kind == "JOIN":
                 return True
@@ -337,7 +156,7 @@ class _Rewriter:
         if node["type"] != "SELECT_NODE":
             raise Unsupported("nested set operations cannot be checked against the output policy: use one UNION ALL of aggregates")
         ctes = self._ctes(node, ctes)
-        if not _is_aggregate_node(node):
+        if not is_aggregate_node(node):
             raise Unsupported(
                 "the project's output policy releases aggregates only, and this query returns rows: "
                 "aggregate them, e.g. SELECT cve_id, count(*) AS n … GROUP BY cve_id"
@@ -345,7 +164,7 @@ class _Rewriter:
         self._check_expressions(node, aggregate=True)
         tag = self._source(node, ctes)
         _exclude_from_stars(node, tag)
-        self.aggregates += [f["function_name"].lower() for f in _functions(node) if f["function_name"].lower() in _PARSER.aggregates()]
+        self.aggregates += [f["function_name"].lower() for f in functions(node) if f["function_name"].lower() in PARSER.aggregates()]
         outputs = len(node["select_list"])
         hidden_orders: list[tuple[int, dict]] = []
         if not branch:
@@ -364,22 +183,22 @@ class _Rewriter:
 
     def _support(self, tag: _Tag) -> list[dict]:
         if tag.tenant is None:  # only reference data: not a tenant's rows, no constraint
-            return [_PARSER.expression(f"NULL::BIGINT AS {SUPPORT_ROWS}"), _PARSER.expression(f"NULL::BIGINT AS {SUPPORT_TENANTS}")]
+            return [PARSER.expression(f"NULL::BIGINT AS {SUPPORT_ROWS}"), PARSER.expression(f"NULL::BIGINT AS {SUPPORT_TENANTS}")]
         rows = f"count(DISTINCT ({tag.tenant}, {tag.row}))" if self.identity else "count(*)"
-        return [_PARSER.expression(f"{rows} AS {SUPPORT_ROWS}"), _PARSER.expression(f"bit_count(bit_or({tag.tenant})) AS {SUPPORT_TENANTS}")]
+        return [PARSER.expression(f"{rows} AS {SUPPORT_ROWS}"), PARSER.expression(f"bit_count(bit_or({tag.tenant})) AS {SUPPORT_TENANTS}")]
 
     def _order_keys(self, node: dict) -> list[tuple[int, dict]]:
         """ORDER BY terms that are not output columns become hidden columns of the groups."""
         hidden: list[tuple[int, dict]] = []
         select = node["select_list"]
         aliases = {e.get("alias", "").lower(): i for i, e in enumerate(select) if e.get("alias")}
-        shapes = [_strip_locations(e) for e in select]
+        shapes = [strip_locations(e) for e in select]
         for modifier in node.get("modifiers") or []:
             if modifier["type"] != "ORDER_MODIFIER":
                 continue
             for term in modifier["orders"]:
                 expression = term["expression"]
-                position = _constant_int(expression)
+                position = constant_int(expression)
                 names = expression.get("column_names") if expression.get("class") == "COLUMN_REF" else None
                 if expression.get("class") == "STAR":  # ORDER BY ALL
                     term["_all"] = True
@@ -387,10 +206,10 @@ class _Rewriter:
                     term["_output"] = position - 1
                 elif names and len(names) == 1 and names[0].lower() in aliases:
                     term["_output"] = aliases[names[0].lower()]
-                elif _strip_locations(expression) in shapes:
-                    term["_output"] = shapes.index(_strip_locations(expression))
+                elif strip_locations(expression) in shapes:
+                    term["_output"] = shapes.index(strip_locations(expression))
                 elif node.get("aggregate_handling") == "FORCE_AGGREGATES" and not any(
-                    e.get("class") == "FUNCTION" and e.get("function_name", "").lower() in _PARSER.aggregates() for e in _walk(expression)
+                    e.get("class") == "FUNCTION" and e.get("function_name", "").lower() in PARSER.aggregates() for e in walk(expression)
                 ):
                     raise Unsupported("with GROUP BY ALL, ORDER BY an output column (by name or position)")
                 else:
@@ -428,7 +247,7 @@ class _Rewriter:
                     orders.append(f"{column}{direction}{nulls}")
             elif kind == "LIMIT_MODIFIER":
                 count, offset = modifier.get("limit"), modifier.get("offset")
-                values = [(_constant_int(count), count), (_constant_int(offset), offset)]
+                values = [(constant_int(count), count), (constant_int(offset), offset)]
                 if any(v is None and raw is not None for v, raw in values):
                     raise Unsupported("LIMIT and OFFSET must be plain numbers under the output policy")
                 if values[0][0] is not None:
@@ -449,7 +268,7 @@ class _Rewriter:
             raise Unsupported("USING SAMPLE cannot be checked against the output policy")
         if node.get("qualify"):
             raise Unsupported("QUALIFY cannot be checked against the output policy: filter groups with HAVING")
-        for e in _expressions(node):
+        for e in expressions(node):
             if e.get("class") == "SUBQUERY":
                 raise Unsupported(
                     "subquery expressions (scalar, IN, EXISTS) cannot be checked against the output policy: "
@@ -508,7 +327,7 @@ class _Rewriter:
         if not self.identity:
             return _Tag(tenant)
         # Read the same rows through the session's identity view: they keep it through joins and unnest.
-        numbered = _PARSER.table_ref(f"{IDENTITY_SCHEMA}.{_quote(identity_view_name(table.schema_name, table.table_name))} AS {_quote(alias)}")
+        numbered = PARSER.table_ref(f"{IDENTITY_SCHEMA}.{_quote(identity_view_name(table.schema_name, table.table_name))} AS {_quote(alias)}")
         numbered["column_name_alias"] = ref.get("column_name_alias") or []
         ref.clear()
         ref.update(numbered)
@@ -520,8 +339,8 @@ class _Rewriter:
 
     def _tenant_neutral(self, node: dict) -> Any:
         """A branch's parse tree with tenant tables' schemas (and all positions and aliases) blanked."""
-        shape = _strip_locations(node)
-        for ref in _walk(shape):
+        shape = strip_locations(node)
+        for ref in walk(shape):
             if ref.get("type") == "BASE_TABLE":
                 table = self.catalog.tables.get(f"{(ref.get('schema_name') or '').lower()}.{ref.get('table_name', '').lower()}")
                 if table is not None and table.tenant:
@@ -554,7 +373,7 @@ class _Rewriter:
         if node["type"] != "SELECT_NODE":
             raise Unsupported(f"{where} cannot be checked against the output policy")
         ctes = self._ctes(node, ctes)
-        if _is_aggregate_node(node):
+        if is_aggregate_node(node):
             raise Unsupported(
                 f"nested aggregates ({where} aggregates, and so does the query around it) cannot be checked against the output "
                 "policy: aggregate once, and compute further on the released result in the notebook"
@@ -566,9 +385,9 @@ class _Rewriter:
         tag = self._source(node, ctes)
         _exclude_from_stars(node, tag)
         if tag.tenant is not None:
-            node["select_list"].append(_PARSER.expression(f"{tag.tenant} AS {TENANT}"))
+            node["select_list"].append(PARSER.expression(f"{tag.tenant} AS {TENANT}"))
             if self.identity:
-                node["select_list"].append(_PARSER.expression(f"{tag.row} AS {ROW}"))
+                node["select_list"].append(PARSER.expression(f"{tag.row} AS {ROW}"))
         return _Tag(TENANT, ROW if self.identity else None) if tag.tenant is not None else _Tag(None)
 
 
@@ -577,7 +396,7 @@ def _exclude_from_stars(node: dict, tag: _Tag) -> None:
     if not tag.hidden:
         return
     for item in node["select_list"]:
-        for star in _walk(item):
+        for star in walk(item):
             if star.get("class") != "STAR" or (star.get("relation_name") or "").lower() not in ("", (tag.relation or "").lower()):
                 continue
             if star.get("columns") and star.get("expr") is not None:
@@ -593,19 +412,19 @@ def _set_children(node: dict) -> list[dict]:
 
 
 def _set_order_output(expression: dict, outputs: int) -> int:
-    position = _constant_int(expression)
+    position = constant_int(expression)
     if position is not None:
         return position - 1
     raise Unsupported("after UNION ALL, ORDER BY output positions (ORDER BY 1, 2)")
 
 
 def _cte_references(node: dict) -> set[str]:
-    return {n["table_name"].lower() for n in _walk(node) if n.get("type") == "BASE_TABLE" and not n.get("schema_name")}
+    return {n["table_name"].lower() for n in walk(node) if n.get("type") == "BASE_TABLE" and not n.get("schema_name")}
 
 
 def _unqualify_columns(node: dict, schema: str, table: str, alias: str) -> None:
     """``acme.findings.col`` → ``alias.col`` once ``acme.findings`` is replaced by a numbered subquery."""
-    for e in _expressions(node):
+    for e in expressions(node):
         names = e.get("column_names") if e.get("class") == "COLUMN_REF" else None
         if names and len(names) >= 3 and names[0].lower() == schema and names[1].lower() == table:
             e["column_names"] = [alias, *names[2:]]
@@ -630,30 +449,3 @@ def plan_output(sql: str, catalog: Catalog, project: Project) -> OutputPlan | No
         return OutputPlan(policy, problem=str(exc), aggregates=rewriter.aggregates)
     except (ValueError, KeyError, TypeError, IndexError, duckdb.Error) as exc:
         return OutputPlan(policy, problem=f"the statement cannot be checked against the output policy ({type(exc).__name__})")
-
-
-def finish_groups(groups: "pa.Table", finish: Finish) -> tuple["pa.Table", int]:
-    """Keep the groups with support, then the query's DISTINCT/ORDER/LIMIT; returns (result, suppressed).
-
-    Runs in the engine worker on a connection of its own that holds nothing but the groups.
-    """
-    import pyarrow.compute as pc
-
-    names = groups.column_names
-    renamed = groups.rename_columns([f"c{i}" if i < finish.outputs else n for i, n in enumerate(names)])
-    rows, tenants = renamed.column(SUPPORT_ROWS), renamed.column(SUPPORT_TENANTS)
-    supported = pc.or_kleene(pc.is_null(rows), pc.and_(pc.greater_equal(rows, finish.min_rows), pc.greater_equal(tenants, finish.min_tenants)))
-    suppressed = groups.num_rows - pc.sum(pc.cast(supported, "int64")).as_py() if groups.num_rows else 0
-    con = _finish_connection()
-    con.register(GROUPS, renamed)
-    try:
-        result = con.sql(finish.sql).to_arrow_table()
-    finally:
-        con.unregister(GROUPS)
-    return result.rename_columns(names[: finish.outputs]), int(suppressed)
-
-
-@functools.cache
-def _finish_connection() -> duckdb.DuckDBPyConnection:
-    """One connection per worker for the finish step: no data, no files (opening one costs ~50 ms)."""
-    return duckdb.connect(config={"enable_external_access": False, "threads": 1})

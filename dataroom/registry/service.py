@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataroom.audit import AuditLog, utc_now
 from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
-from dataroom.outputs.aggregation import normalise_output_policy
+from dataroom.outputs.policy import normalise_output_policy
 from dataroom.registry.models import HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
 
