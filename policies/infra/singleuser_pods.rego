@@ -102,6 +102,18 @@ chart_policy_violations(resources) := {v(r, msg) |
 	msg := sprintf("JupyterHub release \"%s\": the chart's single-user NetworkPolicy is on (its defaults allow the internet); set singleuser.networkPolicy.enabled false, the room declares its own", [r.name])
 }
 
+no_download_arg := "--ServerApp.jpserver_extensions=dataroom.hub.no_download=True"
+
+no_download_violations(resources) := {v(r, msg) |
+	some r in k.hub_releases(resources)
+	not no_download_arg in object.get(k.kubespawner(r), "args", [])
+	msg := sprintf("JupyterHub release \"%s\": single-user servers do not load the no-download extension (hub.config.KubeSpawner.args)", [r.name])
+} | {v(r, msg) |
+	some r in k.hub_releases(resources)
+	object.get(k.kubespawner(r), "disable_user_config", false) != true
+	msg := sprintf("JupyterHub release \"%s\": single-user servers read config files from the user's home, which could unload the no-download extension; set disable_user_config true", [r.name])
+}
+
 missing_violations(req) := {msg |
 	req.stack.kind == "data-room"
 	count(k.hub_releases(req.resources)) == 0
@@ -119,5 +131,6 @@ missing_violations(req) := {msg |
 #   In the JupyterHub chart's KubeSpawner settings: no service-account token, a ServiceAccount
 #   without an IAM role, a non-root uid, no privilege, all capabilities dropped, no host paths,
 #   CPU and memory limits, only DATAROOM_BROKER_URL added to the environment and nothing kept
-#   from the hub's; the chart's permissive single-user NetworkPolicy off.
-violations(req) := ((((((((token_violations(req.resources) | iam_violations(req.resources)) | root_violations(req.resources)) | privilege_violations(req.resources)) | host_path_violations(req.resources)) | limit_violations(req.resources)) | env_violations(req.resources)) | env_keep_violations(req.resources)) | chart_policy_violations(req.resources)) | missing_violations(req)
+#   from the hub's; the no-download extension loaded and no user config read; the chart's
+#   permissive single-user NetworkPolicy off.
+violations(req) := (((((((((token_violations(req.resources) | iam_violations(req.resources)) | root_violations(req.resources)) | privilege_violations(req.resources)) | host_path_violations(req.resources)) | limit_violations(req.resources)) | env_violations(req.resources)) | env_keep_violations(req.resources)) | chart_policy_violations(req.resources)) | no_download_violations(req.resources)) | missing_violations(req)

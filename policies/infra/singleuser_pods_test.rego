@@ -14,6 +14,8 @@ su_spawner := {
 	"mem_limit": "4G",
 	"env_keep": [],
 	"environment": {"DATAROOM_BROKER_URL": "http://broker/"},
+	"args": ["--ServerApp.jpserver_extensions=dataroom.hub.no_download=True"],
+	"disable_user_config": true,
 }
 
 su_release(ks, singleuser) := {"type": "kubernetes:helm.sh/v3:Release", "name": "hub-release", "id": "r", "arn": "", "props": {"chart": "jupyterhub", "values": {"hub": {"config": {"KubeSpawner": ks}}, "singleuser": singleuser}}}
@@ -64,4 +66,12 @@ test_deny_chart_network_policy_left_on if {
 
 test_deny_data_room_without_hub if {
 	su_messages([]) == {"data-room stack deploys no JupyterHub release (chart jupyterhub)"}
+}
+
+test_deny_servers_without_the_no_download_extension if {
+	ks := object.union(object.remove(su_spawner, ["args"]), {"disable_user_config": false})
+	su_messages([su_release(ks, su_good_singleuser)]) == {
+		`JupyterHub release "hub-release": single-user servers do not load the no-download extension (hub.config.KubeSpawner.args)`,
+		`JupyterHub release "hub-release": single-user servers read config files from the user's home, which could unload the no-download extension; set disable_user_config true`,
+	}
 }

@@ -14,6 +14,7 @@ from unittest.mock import Mock
 import kubespawner
 import pytest
 
+from dataroom.hub.config import NO_DOWNLOAD_ARG
 from infra.mock_run import MockRun
 from infra.room_names import BROKER, ROLE_LABEL, broker_url
 
@@ -124,3 +125,24 @@ def test_pod_server_loads_the_no_download_extension_and_ignores_user_config(pod:
     (container,) = pod["spec"]["containers"]
     assert NO_DOWNLOAD_ARG in container["args"] and "dataroom.hub.no_download=True" in NO_DOWNLOAD_ARG
     assert _env(pod)["JUPYTERHUB_DISABLE_USER_CONFIG"] == "1"
+
+
+def test_server_loads_the_no_download_extension_and_ignores_user_config(pod: dict[str, Any]) -> None:
+    """As the local spawner: the extension on the command line, and no config file in the home read."""
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][:1] == ["jupyterhub-singleuser"] and NO_DOWNLOAD_ARG in container["args"]
+    assert _env(pod)["JUPYTERHUB_DISABLE_USER_CONFIG"] == "1"
+
+
+def test_kubespawner_keeps_the_local_spawners_rules(data_room_run: MockRun, demo_template: Path, tmp_path: Path) -> None:
+    """The same token scopes, extension, user-config rule and environment names as `dataroom up`'s spawner."""
+    from dataroom.catalog import load_catalog
+    from dataroom.hub.config import HubOptions, build_hub_config
+
+    local = build_hub_config(HubOptions(state_dir=tmp_path, home=demo_template, demo_password="x"), load_catalog(demo_template / "catalog.toml"))
+    local_spawner = local["DataRoomSpawner"]
+    ks = data_room_run.one("kubernetes:helm.sh/v3:Release").props["values"]["hub"]["config"]["KubeSpawner"]
+    assert ks["server_token_scopes"] == local_spawner["server_token_scopes"]
+    assert NO_DOWNLOAD_ARG in ks["args"] and NO_DOWNLOAD_ARG in local_spawner["args"]
+    assert ks["disable_user_config"] is local_spawner["disable_user_config"] is True
+    assert set(ks["environment"]) == set(local_spawner["environment"]) == {"DATAROOM_BROKER_URL"}

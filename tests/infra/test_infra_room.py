@@ -365,3 +365,11 @@ def test_chart_values_hidden_from_the_checks_fail_closed(data_room_run: MockRun)
     messages = _messages(broken)
     assert any("would mount a Kubernetes service-account token" in m for m in messages)
     assert any("single-user pods run as root" in m for m in messages)
+
+
+def test_single_user_servers_without_the_no_download_extension_fail(data_room_run: MockRun) -> None:
+    broken = mutated(data_room_run.policy_input(), "hub-release", lambda p: _kubespawner(p).update(args=[], disable_user_config=False))
+    assert _messages(broken) == {
+        'JupyterHub release "hub-release": single-user servers do not load the no-download extension (hub.config.KubeSpawner.args)',
+        'JupyterHub release "hub-release": single-user servers read config files from the user\'s home, which could unload the no-download extension; set disable_user_config true',
+    }
