@@ -242,7 +242,8 @@ class AuditIndex:
             self._write(con, directory / name, "SELECT * FROM open_rows")
         finally:
             con.close()
-        state["segments"].append({"file": name, "level": 0, "start": opened.start, "end": opened.end, "records": opened.records})
+        stamps = [r["timestamp"] for r in opened.rows] or [""]
+        state["segments"].append({"file": name, "level": 0, "start": opened.start, "end": opened.end, "records": opened.records, "min_ts": min(stamps), "max_ts": max(stamps)})
         state["end"], state["records"] = opened.end, state["records"] + opened.records
         self._save_state(directory, state)
 
@@ -262,7 +263,10 @@ class AuditIndex:
                 self._write(con, directory / name, f"SELECT * FROM read_parquet({[str(directory / s['file']) for s in run]!r})")
             finally:
                 con.close()
-            state["segments"] = segments[:-FANOUT] + [{"file": name, "level": level, "start": run[0]["start"], "end": run[-1]["end"], "records": sum(s["records"] for s in run)}]
+            merged = {"file": name, "level": level, "start": run[0]["start"], "end": run[-1]["end"], "records": sum(s["records"] for s in run)}
+            if all("min_ts" in s for s in run):
+                merged.update(min_ts=min(s["min_ts"] for s in run), max_ts=max(s["max_ts"] for s in run))
+            state["segments"] = segments[:-FANOUT] + [merged]
             self._save_state(directory, state)
             for s in run:
                 (directory / s["file"]).unlink(missing_ok=True)
@@ -279,45 +283,93 @@ class AuditIndex:
             return {s: st["records"] + (self._open[s].records if s in self._open else 0) for s, st in self._states.items()}
 
     # -- queries -------------------------------------------------------------------------------
-    def _connection(self) -> tuple[duckdb.DuckDBPyConnection, str]:
-        """A connection with the view ``attempts`` (one row per attempt or event, completion folded)."""
+    def _query(self, flt: "QueryFilter | None", events: bool, extra: tuple[str, list[Any]] | None = None) -> tuple[duckdb.DuckDBPyConnection, str, list[Any]]:
+        """A connection and the SQL of the matching rows (one per attempt or event, completion folded in).
+
+        The filters go inside each scan (not above a view), so DuckDB reads only the matching
+        rows' columns from the segments; only the outcome, which depends on a completion that may
+        sit in a later segment, is decided after the join.
+        """
         con = duckdb.connect(config={"threads": 2})
-        files = [str(self.view.index_dir(s) / seg["file"]) for s, st in self._states.items() for seg in st["segments"]]
+        files = self._files()
         load_rows(con, "open_rows", [r for o in self._open.values() for r in o.rows])
-        source = "SELECT * FROM open_rows"
-        if files:
-            source = f"SELECT * FROM read_parquet({files!r}) UNION ALL {source}"
-        con.execute(
-            f"""CREATE TEMP VIEW all_rows AS {source};
-            CREATE TEMP VIEW late AS SELECT decision_id, max(completion_seq) AS l_seq, any_value(rows) AS l_rows, any_value(bytes) AS l_bytes,
+        sources = ["open_rows"] + ([f"read_parquet({files!r})"] if files else [])
+        pre, pre_params, post, post_params = self._where(flt, events)
+        if extra is not None:
+            pre, pre_params = f"{pre} AND {extra[0]}", pre_params + extra[1]
+        matching = " UNION ALL ".join(f"SELECT * FROM {src} WHERE {pre}" for src in sources)
+        late = " UNION ALL ".join(
+            f"SELECT decision_id, completion_seq, rows, bytes, duration_ms, result_digest, completion_status, completion_offset, completion_length FROM {src} WHERE kind = 'completion'"
+            for src in sources
+        )
+        sql = f"""WITH a AS ({matching}),
+            late AS (SELECT decision_id, max(completion_seq) AS l_seq, any_value(rows) AS l_rows, any_value(bytes) AS l_bytes,
                 any_value(duration_ms) AS l_duration, any_value(result_digest) AS l_digest, any_value(completion_status) AS l_status,
-                any_value(completion_offset) AS l_off, any_value(completion_length) AS l_len
-              FROM all_rows WHERE kind = 'completion' GROUP BY decision_id;
-            CREATE TEMP VIEW attempts AS SELECT a.kind, a.type, a.stream, a.seq, coalesce(a.completion_seq, l.l_seq) AS completion_seq, a.decision_id,
+                any_value(completion_offset) AS l_off, any_value(completion_length) AS l_len FROM ({late}) GROUP BY decision_id),
+            v AS (SELECT a.kind, a.type, a.stream, a.seq, coalesce(a.completion_seq, l.l_seq) AS completion_seq, a.decision_id,
                 a.timestamp, a."user", a.groups, a.project_id, a.tenants, a.tables, a.columns,
                 CASE WHEN a.decision_outcome = 'allowed' AND coalesce(a.completion_status, l.l_status) = 'failed' THEN 'error' ELSE a.decision_outcome END AS outcome,
                 a.reasons, a.messages, a.sql, a.client, coalesce(a.rows, l.l_rows) AS rows, coalesce(a.bytes, l.l_bytes) AS bytes,
                 coalesce(a.duration_ms, l.l_duration) AS duration_ms, coalesce(a.result_digest, l.l_digest) AS result_digest,
                 coalesce(a.completion_status, l.l_status) AS completion_status, a.policy_revision, a.hash, a.offset, a.length,
                 coalesce(a.completion_offset, l.l_off) AS completion_offset, coalesce(a.completion_length, l.l_len) AS completion_length
-              FROM all_rows a LEFT JOIN late l ON a.kind = 'attempt' AND a.decision_id = l.decision_id
-              WHERE a.kind <> 'completion';"""
-        )
-        return con, "attempts"
+              FROM a LEFT JOIN late l ON a.kind = 'attempt' AND a.decision_id = l.decision_id)
+            SELECT * FROM v WHERE {post}"""
+        return con, sql, pre_params * len(sources) + post_params
+
+    def _narrow(self, flt: "QueryFilter | None", events: bool, files: list[str] | None = None, extra: tuple[str, list[Any]] | None = None,
+                ) -> tuple[duckdb.DuckDBPyConnection, str, list[Any]]:  # fmt: skip
+        """Like :meth:`_query`, but only the columns that order and count the matches, with the source of each (``filename``).
+
+        ``files`` restricts the scan to these segments (the open rows are always read); completions
+        that arrived in a later segment are looked up in all of them.
+        """
+        con = duckdb.connect(config={"threads": 2})
+        every = self._files()
+        chosen = every if files is None else files
+        load_rows(con, "open_rows", [r for o in self._open.values() for r in o.rows])
+        sources = ["(SELECT *, 'open' AS filename FROM open_rows)"] + ([f"read_parquet({chosen!r}, filename = true)"] if chosen else [])
+        pre, pre_params, post, post_params = self._where(flt, events)
+        if extra is not None:
+            pre, pre_params = f"{pre} AND {extra[0]}", pre_params + extra[1]
+        narrow = " UNION ALL ".join(f"SELECT filename, stream, seq, timestamp, decision_id, decision_outcome, completion_status FROM {src} WHERE {pre}" for src in sources)
+        if not post_params:
+            return con, narrow, pre_params * len(sources)
+        late = " UNION ALL ".join(f"SELECT decision_id, completion_status FROM {src} WHERE kind = 'completion'" for src in ["open_rows"] + ([f"read_parquet({every!r})"] if every else []))
+        sql = f"""SELECT a.filename, a.stream, a.seq, a.timestamp,
+                CASE WHEN a.decision_outcome = 'allowed' AND coalesce(a.completion_status, l.l_status) = 'failed' THEN 'error' ELSE a.decision_outcome END AS outcome
+            FROM ({narrow}) a LEFT JOIN (SELECT decision_id, any_value(completion_status) AS l_status FROM ({late}) GROUP BY decision_id) l
+              ON a.decision_id = l.decision_id
+            WHERE {post}"""
+        return con, sql, pre_params * len(sources) + post_params
+
+    def _files(self) -> list[str]:
+        return [str(self.view.index_dir(s) / seg["file"]) for s, st in self._states.items() for seg in st["segments"]]
+
+    def _bounds(self, con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+        """Each source's (oldest, newest) timestamp: from the segment's Parquet statistics (kept in the state), and the open rows."""
+        out: dict[str, tuple[str, str]] = {}
+        for stream, st in self._states.items():
+            for seg in st["segments"]:
+                path = str(self.view.index_dir(stream) / seg["file"])
+                if "min_ts" not in seg:
+                    low, high = con.execute("SELECT min(stats_min), max(stats_max) FROM parquet_metadata(?) WHERE path_in_schema = 'timestamp'", [path]).fetchone()
+                    seg["min_ts"], seg["max_ts"] = low or "", high or "\uffff"
+                out[path] = (seg["min_ts"], seg["max_ts"])
+        stamps = [r["timestamp"] for o in self._open.values() for r in o.rows]
+        out["open"] = (min(stamps), max(stamps)) if stamps else ("", "")
+        return out
 
     @staticmethod
-    def _where(flt: "QueryFilter | None", events: bool) -> tuple[str, list[Any]]:
-        clauses, params = ([] if events else ["kind = 'attempt'"]), []
-        if flt is None:
-            return " AND ".join(clauses) or "TRUE", params
-        active = flt.active()
-        if active:
-            clauses = ["kind = 'attempt'"]
+    def _where(flt: "QueryFilter | None", events: bool) -> tuple[str, list[Any], str, list[Any]]:
+        """(filter inside the scans, its parameters, filter after the join, its parameters)."""
+        active = flt.active() if flt is not None else {}
+        clauses = ["kind <> 'completion'"] if events and not active else ["kind = 'attempt'"]
+        params: list[Any] = []
         for name, sql in (
             ("user", '"user" = ?'),
             ("project", "project_id = ?"),
             ("tenant", "list_contains(tenants, ?)"),
-            ("decision", "outcome = ?"),
             ("since", "timestamp >= ?"),
             ("until", "timestamp < ?"),
             ("text", "contains(lower(sql), lower(?))"),
@@ -328,23 +380,76 @@ class AuditIndex:
             if name in active:
                 clauses.append(sql)
                 params.append(active[name])
-        return " AND ".join(clauses) or "TRUE", params
+        if "decision" not in active:
+            return " AND ".join(clauses), params, "TRUE", []
+        decided = "allowed" if active["decision"] in ("allowed", "error") else active["decision"]  # error: allowed, then failed
+        clauses.append("decision_outcome = ?")
+        params.append(decided)
+        if decided != "allowed":  # denied, invalid: the decision alone says it
+            return " AND ".join(clauses), params, "TRUE", []
+        return " AND ".join(clauses), params, "outcome = ?", [active["decision"]]
 
     def page(self, flt: "QueryFilter | None" = None, *, limit: int = 50, offset: int = 0, newest_first: bool = True, events: bool = False) -> tuple[list[dict[str, Any]], int]:
         """(rows, total matching): ``limit`` rows from ``offset`` counted from the newest (or oldest)."""
         with self._lock:
-            con, view = self._connection()
+            return self._page_locked(flt, events, limit=limit, offset=offset, newest_first=newest_first)
+
+    def _page_locked(self, flt: "QueryFilter | None", events: bool, *, limit: int, offset: int, newest_first: bool) -> tuple[list[dict[str, Any]], int]:
+        direction = "DESC" if newest_first else "ASC"
+        order = f"timestamp {direction}, stream {direction}, seq {direction}"
+        columns = ", ".join(_q(k) for k in ROW_KEYS)
+        if not limit:
+            con, sql, params = self._query(flt, events)
+            try:
+                rows = [_row(dict(zip(ROW_KEYS, v))) for v in con.execute(f"SELECT {columns} FROM ({sql}) ORDER BY {order}", params).fetchall()]
+            finally:
+                con.close()
+            return rows, len(rows)
+        # the count (per source) and the page's keys from a few narrow columns, reading only the segments whose time range
+        # can hold the page (by their Parquet statistics); then the page's full rows, from the row groups holding those seqs
+        con, sql, params = self._narrow(flt, events)
         try:
-            where, params = self._where(flt, events)
-            total = con.execute(f"SELECT count(*) FROM {view} WHERE {where}", params).fetchone()[0]
-            direction = "DESC" if newest_first else "ASC"
-            order = f"timestamp {direction}, stream {direction}, seq {direction}"
-            limit_sql = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
-            cursor = con.execute(f"SELECT {', '.join(_q(k) for k in ROW_KEYS)} FROM {view} WHERE {where} ORDER BY {order} {limit_sql}", params)
-            rows = [_row(dict(zip(ROW_KEYS, values))) for values in cursor.fetchall()]
+            per_source = dict(con.execute(f"SELECT filename, count(*) FROM ({sql}) GROUP BY 1", params).fetchall())
+            bounds = self._bounds(con)
         finally:
             con.close()
-        return rows, total
+        total = sum(per_source.values())
+        if offset >= total:
+            return [], total
+        if offset > total // 2:  # a page nearer the far end: count from there instead
+            flipped = max(0, total - offset - limit)
+            rows, _ = self._page_locked(flt, events, limit=min(limit, total - offset), offset=flipped, newest_first=not newest_first)
+            return list(reversed(rows)), total
+        ranked = sorted(per_source, key=lambda f: bounds[f][1], reverse=True) if newest_first else sorted(per_source, key=lambda f: bounds[f][0])
+        taken, seen = [], 0
+        for source in ranked:
+            taken.append(source)
+            seen += per_source[source]
+            if seen >= offset + limit:
+                break
+        if newest_first:
+            edge = min(bounds[f][0] for f in taken)  # the page's rows are no older than this
+            chosen = [f for f in per_source if f != "open" and bounds[f][1] >= edge]
+            extra = ("timestamp >= ?", [edge])
+        else:
+            edge = max(bounds[f][1] for f in taken)
+            chosen = [f for f in per_source if f != "open" and bounds[f][0] <= edge]
+            extra = ("timestamp <= ?", [edge])
+        con, sql, params = self._narrow(flt, events, chosen, extra)
+        try:
+            keys = con.execute(f"SELECT stream, seq FROM ({sql}) ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}", params).fetchall()
+        finally:
+            con.close()
+        if not keys:
+            return [], total
+        streams, seqs = sorted({k[0] for k in keys}), [k[1] for k in keys]
+        where = f"stream IN ({', '.join('?' * len(streams))}) AND seq BETWEEN ? AND ?"
+        con, sql, params = self._query(flt, events, (where, [*streams, min(seqs), max(seqs)]))
+        try:
+            found = {(r[0], r[1]): r for r in con.execute(f"SELECT stream, seq, {columns} FROM ({sql})", params).fetchall()}
+        finally:
+            con.close()
+        return [_row(dict(zip(ROW_KEYS, found[k][2:]))) for k in keys if k in found], total
 
     def rows(self, flt: "QueryFilter | None" = None) -> list[dict[str, Any]]:
         """Every matching attempt, oldest first."""
@@ -356,13 +461,10 @@ class AuditIndex:
 
         column = {"user": '"user"', "project_id": "project_id"}[key]
         with self._lock:
-            con, view = self._connection()
+            con, sql, params = self._query(flt, False)
         try:
-            where, params = self._where(flt, False)
             counts = ", ".join(f"count(*) FILTER (WHERE outcome = '{o}')" for o in OUTCOMES)
-            result = con.execute(
-                f"SELECT coalesce({column}, '-'), count(*), {counts}, coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM {view} WHERE {where} GROUP BY 1", params
-            ).fetchall()
+            result = con.execute(f"SELECT coalesce({column}, '-'), count(*), {counts}, coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM ({sql}) GROUP BY 1", params).fetchall()
         finally:
             con.close()
         out = [{key: r[0], "total": r[1], **dict(zip(OUTCOMES, r[2 : 2 + len(OUTCOMES)])), "rows": int(r[-2]), "bytes": int(r[-1])} for r in result]
