@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataroom.hub.config import BROKER_URL_ENV, HUB_GROUPS, NO_DOWNLOAD_ARG, NO_DOWNLOAD_ARG
+from dataroom.hub.config import BROKER_URL_ENV, HUB_GROUPS, NO_DOWNLOAD_ARG
 from infra.room_names import (
     BROKER,
     BROKER_PORT,
@@ -74,8 +74,6 @@ def kubespawner_config(args: HubValuesArgs) -> dict[str, Any]:
         "disable_user_config": True,
         # the server's token may call the broker for its user, as locally (and nothing more)
         "server_token_scopes": ["users:activity!user", "access:servers!server", f"access:services!service={BROKER}"],
-        "args": [NO_DOWNLOAD_ARG],  # downloads and exports refused (dataroom.hub.no_download) ...
-        "disable_user_config": True,  # ... and no config file in the user's home can take that out
         "uid": SINGLEUSER_UID,
         "gid": SINGLEUSER_GID,
         "fs_gid": SINGLEUSER_GID,

@@ -119,14 +119,6 @@ def test_kubespawner_is_pinned_with_the_jupyterhub_it_runs_beside() -> None:
     assert Path(kubespawner.__file__).exists()
 
 
-def test_pod_server_loads_the_no_download_extension_and_ignores_user_config(pod: dict[str, Any]) -> None:
-    from dataroom.hub.config import NO_DOWNLOAD_ARG
-
-    (container,) = pod["spec"]["containers"]
-    assert NO_DOWNLOAD_ARG in container["args"] and "dataroom.hub.no_download=True" in NO_DOWNLOAD_ARG
-    assert _env(pod)["JUPYTERHUB_DISABLE_USER_CONFIG"] == "1"
-
-
 def test_server_loads_the_no_download_extension_and_ignores_user_config(pod: dict[str, Any]) -> None:
     """As the local spawner: the extension on the command line, and no config file in the home read."""
     (container,) = pod["spec"]["containers"]
