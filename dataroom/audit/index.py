@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import duckdb
 
+from dataroom.audit.keys import hand_to_directory_owner
 from dataroom.audit.reader import AuditView, read_stream
 
 if TYPE_CHECKING:
@@ -178,8 +179,9 @@ class AuditIndex:
     def _refresh_stream(self, stream: str, path: Path, rebuild: bool) -> None:
         directory = self.view.index_dir(stream)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_owned_dirs(directory)
             lock = (directory / ".lock").open("a")
+            hand_to_directory_owner(directory / ".lock")
         except OSError:
             lock = None
             self._memory_only.add(stream)
@@ -223,6 +225,7 @@ class AuditIndex:
     def _save_state(self, directory: Path, state: dict[str, Any]) -> None:
         tmp = directory / f"state.json.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(state))
+        hand_to_directory_owner(tmp)
         os.replace(tmp, directory / "state.json")
 
     @staticmethod
@@ -275,6 +278,7 @@ class AuditIndex:
     def _write(con: duckdb.DuckDBPyConnection, path: Path, select: str) -> None:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         con.execute(f"COPY ({select}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)")
+        hand_to_directory_owner(tmp)
         os.replace(tmp, path)
 
     def indexed_records(self) -> dict[str, int]:
@@ -485,6 +489,18 @@ class AuditIndex:
         if row["completion_offset"] is not None:
             completion = self.view.record_at(row["stream"], row["completion_offset"], row["completion_length"])
         return {**record, "completion": completion}
+
+
+def make_owned_dirs(directory: Path) -> None:
+    """``mkdir -p``, each new directory handed to the owner of its parent (root running the CLI leaves the index to the room's account)."""
+    missing = []
+    for candidate in [directory, *directory.parents]:
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        hand_to_directory_owner(new)
 
 
 def load_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dataroom.audit.keys import hand_to_directory_owner
 from dataroom.audit.verify import Resume, VerifyResult, verify_log_from
 
 if TYPE_CHECKING:
@@ -117,9 +118,12 @@ def _save(log: "AuditLog", cache_file: Path, public_key: Path | None, at: Resume
         "resume": dataclasses.asdict(at),
     }
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        from dataroom.audit.index import make_owned_dirs
+
+        make_owned_dirs(cache_file.parent)
         tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(value))
+        hand_to_directory_owner(tmp)
         os.replace(tmp, cache_file)
     except OSError:
         pass  # a reader without write access verifies from scratch next time

@@ -203,3 +203,20 @@ def test_audit_show_warns_with_the_first_bad_record_on_a_tampered_log(dataroom_h
     assert "SELECT 9 AS x" in out.stdout  # what the file holds now is what is listed (the index follows the bytes)
     filtered = _cli(dataroom_home, "audit", "search", "--user", "alice", "--json")
     assert filtered.returncode == 1 and "WARNING" in filtered.stderr
+
+
+def test_index_and_cache_files_root_creates_belong_to_the_owner_of_the_audit_directory(tmp_path: Path) -> None:
+    """Root's `audit show` must not lock the room's account out of the index it later maintains."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create files for another owner")
+    directory = tmp_path / "audit"
+    directory.mkdir()
+    _fill(directory / "audit.jsonl", 150)
+    os.chown(directory, 65534, 65534)
+    querylog = QueryLog(directory / "audit.jsonl")
+    querylog.index.segment_records = 100
+    assert len(querylog.rows()) == 150
+    assert querylog.view.verify(incremental=True)[0].result.ok
+    made = [p for p in (directory / "index").rglob("*")]
+    assert {p.name for p in made} >= {"file-audit.jsonl", "state.json", ".lock", "verified.json"} and any(p.suffix == ".parquet" for p in made)
+    assert {p.stat().st_uid for p in made} | {(directory / "index").stat().st_uid} == {65534}
