@@ -81,3 +81,20 @@ def test_every_result_shape_reaches_polars_in_the_client(room: RunningRoom, toke
     frame = connect("remediation-acme", url=room.broker_url, token=tokens["alice"]).sql(sql)
     assert frame.columns == names
     str(frame)
+
+
+def test_a_typo_is_http_400_with_a_suggestion_and_a_withheld_column_403(room: RunningRoom, tokens: dict[str, str]) -> None:
+    from dataroom.client import QueryDenied, QueryInvalid
+    from tests.hub.hub_support import broker_query
+
+    typo = broker_query(room, "remediation-acme", "SELECT severty FROM acme.findings", token=tokens["alice"])
+    assert typo.status_code == 400
+    decision = typo.json()["decision"]
+    assert decision["outcome"] == "invalid" and "did you mean severity?" in decision["reasons"][0]["message"]
+    assert room.decision(decision["decision_id"])["outcome"] == "invalid"
+    client = connect("remediation-acme", url=room.broker_url, token=tokens["alice"])
+    with pytest.raises(QueryInvalid, match="did you mean severity"):
+        client.sql("SELECT severty FROM acme.findings")
+    with pytest.raises(QueryDenied, match=r"\[pii_column\]"):
+        client.sql("SELECT analyst_email FROM acme.findings")
+    assert broker_query(room, "remediation-acme", "SELECT analyst_email FROM acme.findings", token=tokens["alice"]).status_code == 403
