@@ -287,16 +287,22 @@ class AuditIndex:
             return {s: st["records"] + (self._open[s].records if s in self._open else 0) for s, st in self._states.items()}
 
     # -- queries -------------------------------------------------------------------------------
-    def _query(self, flt: "QueryFilter | None", events: bool, extra: tuple[str, list[Any]] | None = None) -> tuple[duckdb.DuckDBPyConnection, str, list[Any]]:
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """A connection holding the open rows (the records after the last closed segment) as ``open_rows``."""
+        con = duckdb.connect(config={"threads": 2})
+        load_rows(con, "open_rows", [r for o in self._open.values() for r in o.rows])
+        return con
+
+    def _query(self, flt: "QueryFilter | None", events: bool, extra: tuple[str, list[Any]] | None = None, con: duckdb.DuckDBPyConnection | None = None,
+               ) -> tuple[duckdb.DuckDBPyConnection, str, list[Any]]:  # fmt: skip
         """A connection and the SQL of the matching rows (one per attempt or event, completion folded in).
 
         The filters go inside each scan (not above a view), so DuckDB reads only the matching
         rows' columns from the segments; only the outcome, which depends on a completion that may
         sit in a later segment, is decided after the join.
         """
-        con = duckdb.connect(config={"threads": 2})
+        con = con or self._connect()
         files = self._files()
-        load_rows(con, "open_rows", [r for o in self._open.values() for r in o.rows])
         sources = ["open_rows"] + ([f"read_parquet({files!r})"] if files else [])
         pre, pre_params, post, post_params = self._where(flt, events)
         if extra is not None:
@@ -322,16 +328,15 @@ class AuditIndex:
         return con, sql, pre_params * len(sources) + post_params
 
     def _narrow(self, flt: "QueryFilter | None", events: bool, files: list[str] | None = None, extra: tuple[str, list[Any]] | None = None,
-                ) -> tuple[duckdb.DuckDBPyConnection, str, list[Any]]:  # fmt: skip
+                con: duckdb.DuckDBPyConnection | None = None) -> tuple[duckdb.DuckDBPyConnection, str, list[Any]]:  # fmt: skip
         """Like :meth:`_query`, but only the columns that order and count the matches, with the source of each (``filename``).
 
         ``files`` restricts the scan to these segments (the open rows are always read); completions
         that arrived in a later segment are looked up in all of them.
         """
-        con = duckdb.connect(config={"threads": 2})
+        con = con or self._connect()
         every = self._files()
         chosen = every if files is None else files
-        load_rows(con, "open_rows", [r for o in self._open.values() for r in o.rows])
         sources = ["(SELECT *, 'open' AS filename FROM open_rows)"] + ([f"read_parquet({chosen!r}, filename = true)"] if chosen else [])
         pre, pre_params, post, post_params = self._where(flt, events)
         if extra is not None:
@@ -411,45 +416,39 @@ class AuditIndex:
             return rows, len(rows)
         # the count (per source) and the page's keys from a few narrow columns, reading only the segments whose time range
         # can hold the page (by their Parquet statistics); then the page's full rows, from the row groups holding those seqs
-        con, sql, params = self._narrow(flt, events)
+        con = self._connect()
         try:
+            _, sql, params = self._narrow(flt, events, con=con)
             per_source = dict(con.execute(f"SELECT filename, count(*) FROM ({sql}) GROUP BY 1", params).fetchall())
+            total = sum(per_source.values())
+            if offset >= total:
+                return [], total
+            if offset > total // 2:  # a page nearer the far end: count from there instead
+                rows, _ = self._page_locked(flt, events, limit=min(limit, total - offset), offset=max(0, total - offset - limit), newest_first=not newest_first)
+                return list(reversed(rows)), total
             bounds = self._bounds(con)
-        finally:
-            con.close()
-        total = sum(per_source.values())
-        if offset >= total:
-            return [], total
-        if offset > total // 2:  # a page nearer the far end: count from there instead
-            flipped = max(0, total - offset - limit)
-            rows, _ = self._page_locked(flt, events, limit=min(limit, total - offset), offset=flipped, newest_first=not newest_first)
-            return list(reversed(rows)), total
-        ranked = sorted(per_source, key=lambda f: bounds[f][1], reverse=True) if newest_first else sorted(per_source, key=lambda f: bounds[f][0])
-        taken, seen = [], 0
-        for source in ranked:
-            taken.append(source)
-            seen += per_source[source]
-            if seen >= offset + limit:
-                break
-        if newest_first:
-            edge = min(bounds[f][0] for f in taken)  # the page's rows are no older than this
-            chosen = [f for f in per_source if f != "open" and bounds[f][1] >= edge]
-            extra = ("timestamp >= ?", [edge])
-        else:
-            edge = max(bounds[f][1] for f in taken)
-            chosen = [f for f in per_source if f != "open" and bounds[f][0] <= edge]
-            extra = ("timestamp <= ?", [edge])
-        con, sql, params = self._narrow(flt, events, chosen, extra)
-        try:
+            ranked = sorted(per_source, key=lambda f: bounds[f][1], reverse=True) if newest_first else sorted(per_source, key=lambda f: bounds[f][0])
+            taken, seen = [], 0
+            for source in ranked:
+                taken.append(source)
+                seen += per_source[source]
+                if seen >= offset + limit:
+                    break
+            if newest_first:
+                edge = min(bounds[f][0] for f in taken)  # the page's rows are no older than this
+                chosen = [f for f in per_source if f != "open" and bounds[f][1] >= edge]
+                extra = ("timestamp >= ?", [edge])
+            else:
+                edge = max(bounds[f][1] for f in taken)
+                chosen = [f for f in per_source if f != "open" and bounds[f][0] <= edge]
+                extra = ("timestamp <= ?", [edge])
+            _, sql, params = self._narrow(flt, events, chosen, extra, con=con)
             keys = con.execute(f"SELECT stream, seq FROM ({sql}) ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}", params).fetchall()
-        finally:
-            con.close()
-        if not keys:
-            return [], total
-        streams, seqs = sorted({k[0] for k in keys}), [k[1] for k in keys]
-        where = f"stream IN ({', '.join('?' * len(streams))}) AND seq BETWEEN ? AND ?"
-        con, sql, params = self._query(flt, events, (where, [*streams, min(seqs), max(seqs)]))
-        try:
+            if not keys:
+                return [], total
+            streams, seqs = sorted({k[0] for k in keys}), [k[1] for k in keys]
+            where = f"stream IN ({', '.join('?' * len(streams))}) AND seq BETWEEN ? AND ?"
+            _, sql, params = self._query(flt, events, (where, [*streams, min(seqs), max(seqs)]), con=con)
             found = {(r[0], r[1]): r for r in con.execute(f"SELECT stream, seq, {columns} FROM ({sql})", params).fetchall()}
         finally:
             con.close()

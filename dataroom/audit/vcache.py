@@ -29,10 +29,16 @@ CHUNK = 4 << 20
 
 def prefix_digest(path: Path, length: int) -> str | None:
     """SHA-256 of the first ``length`` bytes of ``path`` (None if the file is shorter or missing)."""
-    digest = hashlib.sha256()
+    digest = _hash_range(hashlib.sha256(), path, 0, length)
+    return digest.hexdigest() if digest is not None else None
+
+
+def _hash_range(digest: "hashlib._Hash", path: Path, start: int, end: int) -> "hashlib._Hash | None":
+    """``digest`` updated with bytes ``start..end`` of ``path`` (None if the file is shorter or missing)."""
     try:
         with path.open("rb", buffering=0) as fh:
-            remaining = length
+            fh.seek(start)
+            remaining = end - start
             buf = bytearray(CHUNK)
             view = memoryview(buf)
             while remaining:
@@ -43,7 +49,7 @@ def prefix_digest(path: Path, length: int) -> str | None:
                 remaining -= n
     except FileNotFoundError:
         return None
-    return digest.hexdigest()
+    return digest
 
 
 def _checkpoint_prefix(path: Path, lines: int) -> tuple[int, str | None]:
@@ -80,40 +86,46 @@ def _identity(path: Path) -> list[int] | None:
 
 def verify_cached(log: "AuditLog", cache_file: Path | None, public_key: Path | None = None) -> tuple[VerifyResult, bool]:
     """Verify ``log`` from the cached checkpoint state when its bytes are unchanged; (result, resumed)."""
-    resume = _load(log, cache_file, public_key) if cache_file else None
+    resume, hashed = _load(log, cache_file, public_key) if cache_file else (None, None)
     result, at = verify_log_from(log, public_key, resume)
     if not result.ok and resume is not None:
         result, at = verify_log_from(log, public_key)  # name the first problem as a full verification would
-        resume = None
-    if result.ok and at is not None and cache_file is not None:
-        _save(log, cache_file, public_key, at)
+        resume, hashed = None, None
+    if result.ok and at is not None and cache_file is not None and not (resume is not None and at == resume):
+        prefix = None
+        if resume is not None and hashed is not None and at.offset >= resume.offset:  # continue the digest checked at load
+            continued = _hash_range(hashed.copy(), log.path, resume.offset, at.offset)
+            prefix = continued.hexdigest() if continued is not None else None
+        _save(log, cache_file, public_key, at, prefix)
     return result, resume is not None
 
 
-def _load(log: "AuditLog", cache_file: Path, public_key: Path | None) -> Resume | None:
+def _load(log: "AuditLog", cache_file: Path, public_key: Path | None) -> tuple[Resume | None, "hashlib._Hash | None"]:
+    """The cached state, if every byte it covers is unchanged, and the digest of those bytes (to continue)."""
     try:
         cached = json.loads(cache_file.read_text())
     except (FileNotFoundError, ValueError, OSError):
-        return None
+        return None, None
     try:
         resume = Resume(**cached["resume"])
         if cached["identity"] != _identity(log.path) or cached["key"] != _key_digest(log, public_key):
-            return None
-        if prefix_digest(log.path, resume.offset) != cached["log_sha256"]:
-            return None
+            return None, None
+        hashed = _hash_range(hashlib.sha256(), log.path, 0, resume.offset)
+        if hashed is None or hashed.hexdigest() != cached["log_sha256"]:
+            return None, None
         if _checkpoint_prefix(log.checkpoint_path, resume.cp_lines)[1] != cached["cp_sha256"]:
-            return None
+            return None, None
     except (KeyError, TypeError):
-        return None
-    return resume
+        return None, None
+    return resume, hashed
 
 
-def _save(log: "AuditLog", cache_file: Path, public_key: Path | None, at: Resume) -> None:
+def _save(log: "AuditLog", cache_file: Path, public_key: Path | None, at: Resume, prefix: str | None = None) -> None:
     _, cp_digest = _checkpoint_prefix(log.checkpoint_path, at.cp_lines)
     value: dict[str, Any] = {
         "identity": _identity(log.path),
         "key": _key_digest(log, public_key),
-        "log_sha256": prefix_digest(log.path, at.offset),
+        "log_sha256": prefix or prefix_digest(log.path, at.offset),
         "cp_sha256": cp_digest,
         "resume": dataclasses.asdict(at),
     }
