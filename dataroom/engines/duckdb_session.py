@@ -158,7 +158,10 @@ class Session:
         timer.start()
         try:
             statement = self.check(sql)
-            reader = self._con.sql(statement).to_arrow_reader(batch_size=65_536)
+            try:
+                reader = self._con.sql(statement).to_arrow_reader(batch_size=65_536)
+            except pa.ArrowInvalid as exc:  # e.g. lists nested past Arrow's 64 levels: the query's shape, bad input
+                raise duckdb.InvalidInputException(f"the result cannot be returned as Arrow ({exc}): nest or widen it less") from exc
             batches, rows = [], 0
             for batch in reader:
                 rows += batch.num_rows

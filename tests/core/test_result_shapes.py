@@ -119,3 +119,13 @@ def test_types_polars_lacks_still_convert(expr: str) -> None:
     str(frame)
     json.dumps(frame.rows(named=True), default=str)
     assert csv_text(table).splitlines()[0] == "v,v_1"
+
+
+def test_a_result_nested_past_arrows_limit_is_bad_input(dataroom_home: Path) -> None:
+    """63 nested lists: DuckDB computes it, Arrow cannot carry it (64 levels). Exit 2, not an internal error."""
+    sql = "SELECT " + "[" * 63 + "1" + "]" * 63 + " AS deep"
+    out = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", sql)
+    assert out.returncode == 2, out.stderr
+    assert "cannot be returned as Arrow" in out.stderr and "Traceback" not in out.stderr
+    ok = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "csv", "SELECT " + "[" * 30 + "1" + "]" * 30 + " AS deep")
+    assert ok.returncode == 0 and json.loads(ok.stdout.splitlines()[1]) == json.loads("[" * 30 + "1" + "]" * 30)
