@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 import requests
-from hub_support import RunningRoom
+from hub_support import RunningRoom, broker_query
 
 from dataroom.client import connect
 from dataroom.hub.rest import ExecutionResult, Kernel
@@ -85,7 +85,6 @@ def test_every_result_shape_reaches_polars_in_the_client(room: RunningRoom, toke
 
 def test_a_typo_is_http_400_with_a_suggestion_and_a_withheld_column_403(room: RunningRoom, tokens: dict[str, str]) -> None:
     from dataroom.client import QueryDenied, QueryInvalid
-    from tests.hub.hub_support import broker_query
 
     typo = broker_query(room, "remediation-acme", "SELECT severty FROM acme.findings", token=tokens["alice"])
     assert typo.status_code == 400
