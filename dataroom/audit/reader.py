@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from dataroom.audit.log import AuditLog
-from dataroom.audit.streams import LEGACY_STREAM, audit_dir, siblings, stream_paths
+from dataroom.audit.streams import LEGACY_STREAM, STREAM_FILE, STREAMS_DIR, audit_dir, siblings, stream_paths
 from dataroom.audit.verify import VerifyResult
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ class AuditView:
 
             settings = Settings()
         self.settings = settings
+        if path is not None and path.name == STREAM_FILE and path.parent.parent.name == STREAMS_DIR:
+            path = path.parent.parent.parent / STREAM_FILE  # one writer's stream: the view is its room's (the single file and every stream)
         self.path = path
         self.public_key = public_key if public_key is not None else (settings.audit_public_key if settings else None)
 

@@ -163,14 +163,29 @@ def adopt_registry(audit: AuditLog, engine: "Engine", metadata: "MetaData", acto
     return adopted
 
 
-def verify_registry(audit: AuditLog, engine: "Engine", metadata: "MetaData") -> RegistryCheck:
-    """The registry stream verifies, and every tracked row is what its last recorded event says."""
-    stream = registry_stream(audit)
-    result = RegistryCheck(ok=True, stream=stream.verify())
+def verify_registry(audit: AuditLog, engine: "Engine", metadata: "MetaData", writers: "list[AuditLog] | tuple[AuditLog, ...]" = ()) -> RegistryCheck:
+    """The registry stream(s) verify, and every tracked row is what its last recorded event says.
+
+    ``writers``: the audit streams of other writers (:mod:`dataroom.audit.streams`), each of which
+    records the registry writes it made in its own ``registry.jsonl``; their events are replayed
+    together, in timestamp order (then stream, then seq).
+    """
+    import heapq
+
+    streams = [registry_stream(audit)] + [registry_stream(w) for w in writers if w.path.with_name(STREAM_NAME).exists()]
+    results = [s.verify() for s in streams]
+    failed = [(s, r) for s, r in zip(streams, results) if not r.ok]
+    result = RegistryCheck(ok=True, stream=failed[0][1] if failed else results[0])
+    if failed and len(streams) > 1:
+        result.problems.append(f"registry stream {failed[0][0].path.parent.name}/{STREAM_NAME} does not verify")
+
+    def events(index: int, stream: AuditLog) -> Any:
+        for record in stream.records():
+            if record.get("type") == "registry_event":
+                yield (str(record.get("timestamp") or ""), index, int(record.get("seq") or 0)), record
+
     expected: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in stream.records():
-        if record.get("type") != "registry_event":
-            continue
+    for _, record in heapq.merge(*(events(i, s) for i, s in enumerate(streams)), key=lambda item: item[0]):
         result.events += 1
         ident = (record["table"], canonical_json(record["key"]))
         if record["op"] == "delete":

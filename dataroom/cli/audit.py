@@ -68,7 +68,11 @@ def _registry_check(settings: Settings, log: AuditLog, public_key: Path | None):
 
     if public_key is not None:
         log = AuditLog(log.path, key_path=log.key_path, public_key=public_key)
-    return verify_registry(log, engine_for(url), Base.metadata)
+    from dataroom.audit.reader import AuditView
+
+    view = AuditView(settings, public_key=public_key)
+    writers = [view.log(stream) for stream in view.paths() if stream != "audit"]  # each writer's registry.jsonl beside its stream
+    return verify_registry(log, engine_for(url), Base.metadata, writers)
 
 
 @audit.command()
@@ -256,7 +260,7 @@ def _list_attempts(criteria: dict[str, str | None], limit: int, as_json: bool) -
             continue
         rows_out = f" rows={r['rows']}" if r["rows"] is not None else ""
         reasons = f"  -- {', '.join(r['reasons'])}" if r["reasons"] else ""
-        click.echo(f"{seq:>11} {r['timestamp'][:19]} {r['user']:<10} {r['project_id']:<22} {r['outcome']:<8}{rows_out} {r['decision_id']} {r['sql']!r}{reasons}")
+        click.echo(f"{seq:>11} {r['timestamp'][:19]} {r['user']:<10} {r['project_id']:<22} {r['outcome'] or '-':<8}{rows_out} {r['decision_id']} {r['sql']!r}{reasons}")
     if broken:
         click.secho(f"WARNING: {len(broken)} audit stream(s) failed verification (see above): what is listed may have been tampered with", fg="red", bold=True, err=True)
         raise SystemExit(1)

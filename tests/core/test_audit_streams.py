@@ -283,3 +283,49 @@ def test_three_brokers_and_cli_writers_killed_at_random_keep_every_answered_deci
     broker_decisions = [d for d in decisions.values() if d["stream"].startswith("broker-")]
     assert len(answered) <= len(broker_decisions) <= len(answered) + tally["lost"]  # unanswered ones were in flight when a broker died
     assert sum(1 for d in answered.values() if d == "allowed") == tally["allowed"]
+
+
+def test_show_and_alerts_read_every_stream(tmp_path: Path) -> None:
+    from dataroom.alerts import AlertScanner
+
+    home = tmp_path / "home"
+    _write(home, "broker-a", 3, "a")
+    _write(home, "cli-b", 3, "b")
+    env = {**os.environ, "DATAROOM_HOME": str(home)}
+    out = subprocess.run(DATAROOM + ["audit", "show"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    firsts = [line.split()[0] for line in out.stdout.splitlines()]
+    assert firsts == ["broker-a:0", "cli-b:0", "broker-a:1", "cli-b:1", "broker-a:2", "cli-b:2"]  # one view, by time
+    scanner = AlertScanner(_settings(home, None))
+    assert scanner.scan().events == 6 and scanner.scan().events == 0  # a cursor per stream
+    _write(home, "cli-b", 1, "c")  # appends seq 3 to cli-b
+    assert scanner.scan().events == 1
+
+
+
+def test_the_evidence_export_and_a_hypothesis_see_every_stream(dataroom_home: Path) -> None:
+    from dataroom import evidence
+    from dataroom.pipeline import QueryService
+
+    settings = {s: Settings(home=dataroom_home, audit_stream=s) for s in ("broker-x", "cli-y")}
+    ids = {}
+    for stream, sql in (("broker-x", "SELECT 1 AS a"), ("cli-y", "SELECT 2 AS b")):
+        service = QueryService(settings[stream])
+        ids[stream] = service.run("alice", "remediation-acme", sql).decision_id
+        service.close()
+    service = QueryService(settings["cli-y"])
+    try:
+        hypothesis = service.registry.register_hypothesis("alice", "remediation-acme", "both streams count", [ids["broker-x"], ids["cli-y"]])  # checked in every stream
+        collected = evidence.collect(service.registry, service.audit, "2000-01-01", "2100-01-01", settings["cli-y"])
+    finally:
+        service.close()
+    chain = collected.sections["chain"]
+    assert sorted(Path(c["audit_file"]).parent.name for c in chain) == ["broker-x", "cli-y"] and all(c["ok"] for c in chain)
+    assert collected.sections["query_summary"] == [{"project_id": "remediation-acme", "outcome": "allowed", "attempts": 2}]
+    proofs = {r["decision_id"]: r for r in collected.sections["inclusion_proofs"]}
+    assert proofs[ids["broker-x"]]["proved"] and proofs[ids["cli-y"]]["proved"] and {r["hypothesis"] for r in proofs.values()} == {hypothesis.key}
+    assert len({k["key_id"] for k in collected.sections["audit_keys"]}) == 2  # each stream its own key
+    # the registry writes (the hypothesis) were recorded beside the writer's stream; verify replays every writer's registry stream
+    assert (dataroom_home / "audit" / "streams" / "cli-y" / "registry.jsonl").exists()
+    verify = subprocess.run(DATAROOM + ["audit", "verify"], capture_output=True, text=True, env={**os.environ, "DATAROOM_HOME": str(dataroom_home)}, timeout=300)
+    assert verify.returncode == 0 and "registry OK" in verify.stdout, verify.stdout + verify.stderr
