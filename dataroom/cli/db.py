@@ -54,10 +54,14 @@ def current(url: str | None) -> None:
     """Print the database's schema revision and the newest one this dataroom ships."""
     from dataroom.registry.schema import current_revision, head_revision
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     engine = _engine(url)
     try:
         with engine.connect() as connection:
             revision = current_revision(connection)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read the registry database: {type(exc.orig or exc).__name__}") from exc
     finally:
         engine.dispose()
     head = head_revision()

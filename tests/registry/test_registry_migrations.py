@@ -154,3 +154,28 @@ def test_a_failed_upgrade_names_no_password_nor_host() -> None:
     assert result.exit_code == 1
     assert "migration failed" in result.output
     assert "s3cret" not in result.output and "127.0.0.1" not in result.output
+
+
+def test_unreachable_database_in_db_current_names_no_password_nor_host() -> None:
+    result = CliRunner().invoke(db, ["current", "--url", "postgresql://registry:s3cret-password@127.0.0.1:9/registry"])
+    assert result.exit_code == 1 and "cannot read the registry database" in result.output
+    assert "s3cret" not in result.output and "127.0.0.1" not in result.output
+
+
+def test_concurrent_upgrades_of_one_postgresql_database_take_turns(postgres_url: str) -> None:
+    """Two replicas' deploy steps at once: the advisory lock makes the second wait, then find head."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine
+
+    # a lock wait longer than 20 s is an error, so that interleaved DDL fails instead of hanging
+    engines = [create_engine(postgres_url, connect_args={"options": "-c lock_timeout=20000"}) for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            results = list(pool.map(upgrade, engines))
+        assert sorted(r.before is None for r in results) == [False, False, True]  # one built it, the others found it
+        assert {r.after for r in results} == {head_revision()}
+        assert _differences(engines[0]) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
