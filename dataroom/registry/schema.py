@@ -84,14 +84,17 @@ def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
     """Bring the database to ``revision`` by its migrations (``dataroom db upgrade``).
 
     An empty database is built by the migrations from the baseline; a database made by an older
-    dataroom without a version table (``create_all``) is taken as at the baseline revision.
+    dataroom without a version table (``create_all``) is taken as at head if it matches the models,
+    else as at the baseline revision.
     """
     with engine.begin() as connection:
         _lock(connection)
         before = current_revision(connection)
         if before is None and _has_registry_tables(connection):
-            MigrationContext.configure(connection).stamp(script_directory(), baseline_revision())
-            before = baseline_revision()
+            # made by `create_all` before migrations existed: of the current models (stamp head), or older
+            adopted = head_revision() if not schema_differences(connection) else baseline_revision()
+            MigrationContext.configure(connection).stamp(script_directory(), adopted)
+            before = adopted
         command.upgrade(alembic_config(connection), revision)
         after = current_revision(connection)
     return UpgradeResult(before=before, after=after or "", created=False)

@@ -179,3 +179,13 @@ def test_concurrent_upgrades_of_one_postgresql_database_take_turns(postgres_url:
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_db_upgrade_adopts_an_unversioned_database_of_the_current_models(engine: Engine, empty_db_url: str) -> None:
+    with engine.begin() as connection:
+        Base.metadata.create_all(connection)  # what engine_for did before migrations existed
+    _add_project(engine, "current-project")
+    result = CliRunner().invoke(db, ["upgrade", "--url", empty_db_url])
+    assert result.exit_code == 0, result.output
+    assert _revision(engine) == head_revision() and _project_ids(engine) == ["current-project"]
+    assert _differences(engine) == []
