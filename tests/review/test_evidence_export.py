@@ -43,6 +43,7 @@ def test_export_matches_a_known_sequence_of_actions(svc: QueryService, registry:
         ("model-monitoring", "approved", SEED_ACTOR, 0),
         ("remediation-acme", "approved", SEED_ACTOR, 2),
         ("remediation-benchmark", "revoked", SEED_ACTOR, 0),
+        ("remediation-by-tenant", "approved", SEED_ACTOR, 0),
         ("remediation-globex", "approved", "sam", 0),
     ]
     assert [(a["project_id"], a["decision"], a["requester"], a["approver"], a["segregation_ok"]) for a in s["approvals"]] == [
@@ -101,12 +102,13 @@ def test_window_excludes_what_happened_outside_it(svc: QueryService, registry: R
     assert s["approvals"] == [] and s["project_events"] == [] and s["hypotheses"] == [] and s["phase_transitions"] == []
     assert s["query_summary"] == [{"project_id": "remediation-acme", "outcome": "allowed", "attempts": 1}]
     # projects active in the window are still listed; the one revoked before it is not
-    assert [p["project_id"] for p in s["projects"]] == ["model-monitoring", "remediation-acme", "remediation-globex"]
+    assert [p["project_id"] for p in s["projects"]] == ["model-monitoring", "remediation-acme", "remediation-by-tenant", "remediation-globex"]
     # the seeding shows up as an approval without segregation when the window covers it
     seeded = evidence.collect(registry, svc.audit, "2000-01-01", "2100-01-01").sections["approvals"]
     assert [(a["project_id"], a["approver"], a["segregation_ok"]) for a in seeded if a["decision"] == "seeded"] == [
         ("remediation-acme", SEED_ACTOR, False),
         ("remediation-benchmark", SEED_ACTOR, False),
+        ("remediation-by-tenant", SEED_ACTOR, False),
         ("model-monitoring", SEED_ACTOR, False),
     ]
 
