@@ -34,6 +34,7 @@ FAILED = "__readme_command_failed__"
 
 SKIPPED = {
     "make up": "`make up` starts JupyterHub and runs until Ctrl-C (tests/hub start `dataroom up` themselves); `make test` is the whole suite, this test included",
+    ".venv/lib/python3.11/site-packages/pyspark/sbin/start-connect-server.sh": "starts a Spark Connect server that outlives the test on a fixed port (tests/spark start their own, on a free port, and stop it)",
 }
 EXPECTED_EXIT = {
     '"SELECT analyst_email FROM acme.findings"': 3,  # the quick start's denied query
@@ -127,7 +128,25 @@ def run_block(block: Block, work: Path) -> tuple[list[str], str]:
             failures.append(f"expected exit {code} from the command with {fragment}, it did not fail that way")
     if "Traceback (most recent call last)" in output:
         failures.append("a traceback was printed")
+    for leftover in processes_under(root):  # a block must not leave a server behind: stop it, say so
+        failures.append(f"left a process running: {' '.join(leftover.cmdline())[:200]}")
+        leftover.kill()
     return failures, output
+
+
+def processes_under(root: Path) -> list:
+    """Processes started from this test's scratch directory (by cwd or command line) that are still alive."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cwd, cmdline = proc.info["cwd"] or "", " ".join(proc.info["cmdline"] or [])
+        except (psutil.Error, TypeError):
+            continue
+        if proc.pid != os.getpid() and (cwd.startswith(str(root)) or str(root) in cmdline):
+            found.append(proc)
+    return found
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"README:{b.line}:{b.first[:40]}" for b in BLOCKS])
