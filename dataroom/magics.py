@@ -15,7 +15,9 @@ Options (before the SQL): ``-p/--project NAME`` (default: the connection's proje
 ``-o/--out VAR`` (also store the DataFrame in ``VAR``), ``-q/--quiet`` (no progress line),
 ``--tables`` (list the project's tables). The result is a ``polars.DataFrame``. A query that
 runs longer than a second shows a progress line (elapsed time, then bytes received). A denied
-query shows the policy's reasons instead of a stack trace.
+query shows the policy's reasons instead of a stack trace; interrupting the kernel cancels the
+query on the broker and shows one line (``QueryInterrupted``); notes about the result (columns a
+``*`` left out, duplicate names made unique) follow it.
 """
 
 from __future__ import annotations
