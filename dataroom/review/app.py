@@ -19,7 +19,6 @@ import datetime as dt
 import io
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -34,7 +33,7 @@ from dataroom.catalog import Catalog
 from dataroom.registry import SECURITY_GROUP, Phase, Registry, RegistryError
 from dataroom.querylog import OUTCOMES, QueryFilter, QueryLog
 from dataroom.review.alerts import make_handlers as make_alert_handlers, open_alert_count
-from dataroom.audit.reader import combine
+from dataroom.review.audit_pages import ChainStatus
 from dataroom.review.audit_pages import make_handlers as make_audit_handlers
 from dataroom.review.monitoring import make_handlers as make_monitoring_handlers
 from dataroom.review.releases import make_handlers as make_release_handlers
@@ -55,23 +54,16 @@ class ReviewState:
     querylog: QueryLog = field(init=False)
     scanner: AlertScanner = field(init=False)
     last_scan: str = "never"
-    _chain: tuple[tuple[Any, ...], VerifyResult, str] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _chain: ChainStatus = field(init=False)
 
     def __post_init__(self) -> None:
         self.querylog = QueryLog(self.settings)  # every audit stream, through the index
+        self._chain = ChainStatus(self.querylog)
         self.scanner = AlertScanner(self.settings)  # re-reads the catalog each scan (reclassifications)
 
     def chain(self) -> tuple[VerifyResult, str]:
         """Every stream's verification (resumed from its last verified checkpoint), redone whenever a stream, head or checkpoint file changed."""
-        view = self.querylog.view  # a pinned key (settings.audit_public_key), if any
-        key = view.fingerprint()
-        with self._lock:
-            if self._chain is None or self._chain[0] != key:
-                results = view.verify(incremental=True)
-                self.querylog.refresh(rebuild=[r.stream for r in results if not r.result.ok])  # show what the file holds now
-                self._chain = (key, combine(results), utc_now())
-            return self._chain[1], self._chain[2]
+        return self._chain.get()  # a pinned key (settings.audit_public_key), if any: the view's
 
     def scan(self) -> list[dict[str, Any]]:
         from dataroom.alerts.loop import evaluate_once

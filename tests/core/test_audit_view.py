@@ -220,3 +220,25 @@ def test_index_and_cache_files_root_creates_belong_to_the_owner_of_the_audit_dir
     made = [p for p in (directory / "index").rglob("*")]
     assert {p.name for p in made} >= {"file-audit.jsonl", "state.json", ".lock", "verified.json"} and any(p.suffix == ".parquet" for p in made)
     assert {p.stat().st_uid for p in made} | {(directory / "index").stat().st_uid} == {65534}
+
+
+def test_the_review_chain_status_verifies_in_the_background_once_the_log_is_large(tmp_path: Path) -> None:
+    """Pages never wait for a re-verification of a large log; the status catches up, tampering included."""
+    import time
+
+    from dataroom.review.audit_pages import ChainStatus
+
+    path = tmp_path / "audit.jsonl"
+    _fill(path, 300)
+    status = ChainStatus(QueryLog(path), sync_bytes=0)  # every log is "large"
+    first, _ = status.get()
+    assert first.ok and first.records > 300  # the first verification is waited for
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(lines[:3] + [lines[3].replace(b"SELECT", b"SELEKT")] + lines[4:]))
+    stale, _ = status.get()
+    assert stale.ok and "being verified now" in stale.describe()  # the last completed result, said to be so
+    deadline = time.monotonic() + 60
+    while status.get()[0].ok:
+        assert time.monotonic() < deadline, "the background verification never reported the edit"
+        time.sleep(0.1)
+    assert status.get()[0].kind == "edited" and status.get()[0].first_bad_seq == 3
