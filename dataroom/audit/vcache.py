@@ -87,16 +87,12 @@ def _identity(path: Path) -> list[int] | None:
 def verify_cached(log: "AuditLog", cache_file: Path | None, public_key: Path | None = None) -> tuple[VerifyResult, bool]:
     """Verify ``log`` from the cached checkpoint state when its bytes are unchanged; (result, resumed)."""
     resume, hashed = _load(log, cache_file, public_key) if cache_file else (None, None)
-    result, at = verify_log_from(log, public_key, resume)
+    result, at = verify_log_from(log, public_key, resume, hashed if resume is not None else hashlib.sha256())
     if not result.ok and resume is not None:
         result, at = verify_log_from(log, public_key)  # name the first problem as a full verification would
-        resume, hashed = None, None
-    if result.ok and at is not None and cache_file is not None and not (resume is not None and at == resume):
-        prefix = None
-        if resume is not None and hashed is not None and at.offset >= resume.offset:  # continue the digest checked at load
-            continued = _hash_range(hashed.copy(), log.path, resume.offset, at.offset)
-            prefix = continued.hexdigest() if continued is not None else None
-        _save(log, cache_file, public_key, at, prefix)
+        resume = None
+    if result.ok and at is not None and cache_file is not None and at.prefix_sha256 and not (resume is not None and at is resume):
+        _save(log, cache_file, public_key, at, at.prefix_sha256)  # the digest of the very bytes verified (no second read)
     return result, resume is not None
 
 

@@ -124,6 +124,7 @@ class Resume:
     cp_lines: int = 0  # checkpoint lines whose signatures were verified
     cp_last_size: int = -1  # the size of the last of them
     torn_records: list[int] | None = None
+    prefix_sha256: str | None = None  # SHA-256 of the bytes before ``offset``, as read by this verification
 
 
 def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
@@ -131,8 +132,14 @@ def verify_log(log: "AuditLog", public_key: Path | None = None) -> VerifyResult:
     return verify_log_from(log, public_key)[0]
 
 
-def verify_log_from(log: "AuditLog", public_key: Path | None = None, resume: Resume | None = None) -> tuple[VerifyResult, Resume | None]:
-    """Verify ``log``, continuing from ``resume`` if given; returns the result and where a next run may resume."""
+def verify_log_from(
+    log: "AuditLog", public_key: Path | None = None, resume: Resume | None = None, digest: Any = None
+) -> tuple[VerifyResult, Resume | None]:
+    """Verify ``log``, continuing from ``resume`` if given; returns the result and where a next run may resume.
+
+    ``digest`` (a hashlib object holding the bytes before the start) is fed every line verified, so
+    the resume point carries the digest of exactly the bytes this verification read.
+    """
     cp_file = read_checkpoints(log.checkpoint_path)
     checkpoints = cp_file.checkpoints if cp_file else []
     notes: list[str] = []
@@ -170,7 +177,8 @@ def verify_log_from(log: "AuditLog", public_key: Path | None = None, resume: Res
         if count in by_size:
             matched_size, matched_line = count, line_no
             if root_problem is None:
-                at_match = Resume(offset, line_no, count, expected_prev, [n.hex() for n in frontier.nodes], torn_records=list(torn_records))
+                at_match = Resume(offset, line_no, count, expected_prev, [n.hex() for n in frontier.nodes], torn_records=list(torn_records),
+                                  prefix_sha256=digest.hexdigest() if digest is not None else None)  # fmt: skip
         return True
 
     check_roots(matched_line)
@@ -206,6 +214,8 @@ def verify_log_from(log: "AuditLog", public_key: Path | None = None, resume: Res
                 frontier.push(record_leaf(expected_prev))
                 count += 1
                 offset += len(line)
+                if digest is not None:
+                    digest.update(line)
                 check_roots(line_no)
 
     head = log.read_head()
