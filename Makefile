@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BASE_PYTHON ?= $(shell for p in /usr/bin/python3 /usr/local/bin/python3 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
 
-.PHONY: setup venv-runnable postgresql up test bench clean
+.PHONY: setup venv-runnable postgresql java up test bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(BASE_PYTHON)" || { echo "no Python 3.11+ found: apt-get install python3 python3-venv"; exit 1; }
@@ -55,7 +55,13 @@ postgresql:
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else echo "PostgreSQL missing: run 'sudo apt-get install postgresql' for the registry tests"; fi
 
-setup: venv-runnable node_modules/.bin/configurable-http-proxy /usr/bin/chromium postgresql
+# The Spark engine's local server and tests (tests/spark) run pyspark's JVM: a Java 17 runtime from Debian.
+java:
+	@if java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then :; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else echo "Java missing: run 'sudo apt-get install openjdk-17-jre-headless' for the Spark engine and its tests"; fi
+
+setup: venv-runnable node_modules/.bin/configurable-http-proxy /usr/bin/chromium postgresql java
 
 up: setup
 	PATH=$(CURDIR)/node_modules/.bin:$$PATH $(VENV)/bin/dataroom up

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -100,6 +100,9 @@ class Project(_Strict):
     # Aggregation constraint on results (dataroom/outputs/aggregation.py): {min_rows, min_tenants}
     # or {enabled = false}; unset means the default, on for multi-tenant projects only.
     output_policy: dict[str, Any] | None = None
+    # Where its queries run (dataroom/engines/base.py): duckdb or spark; unset means the
+    # deployment's default_engine. Approved with the scope.
+    engine: Literal["duckdb", "spark"] | None = None
 
     def visible_classes(self) -> set[Classification]:
         """Column classes a session may see: PII never; quasi-identifiers never across tenants."""

@@ -27,6 +27,7 @@ from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, decision_record, new_decision_id, utc_now
 from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, visible_columns, withheld_columns
 from dataroom.engines import Cancellation, EngineRefusal, SqlError
+from dataroom.engines.base import EngineChoice, engine_of
 from dataroom.engines.errors import REFUSAL_CODES
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.memo import BoundedCache
@@ -148,6 +149,7 @@ class QueryService:
 
         self.registry = Registry(self.settings.registry_database_url, self.catalog, self.audit)
         self.engine = SupervisedEngine(self.settings, self.catalog)
+        self.engines = EngineChoice(self.settings, self.catalog, self.engine)  # per project: Project.engine, else default_engine
         self._recent_facts: BoundedCache[str, QueryFacts] = BoundedCache(ANALYSIS_MEMO_SIZE)
         self._recent_plans: BoundedCache[tuple, OutputPlan | None] = BoundedCache(ANALYSIS_MEMO_SIZE)
         # Storage roots scrubbed from every message that goes out (the patterns catch the rest).
@@ -295,8 +297,9 @@ class QueryService:
             assert output.groups_sql is not None and output.finish is not None  # the policy denies plans with a problem
             sql = output.groups_sql
             constrained = {**output.policy.to_dict(), "counting": output.counting, "executed_sql": sql}
+        engine_name = engine_of(project, self.settings.default_engine)
         try:
-            executed = self.engine.execute(user, project, sql, cancellation, output.finish if output else None)
+            executed = self.engines.for_project(project).execute(user, project, sql, cancellation, output.finish if output else None)
             withheld = []
             if result.facts and result.facts.stars:
                 star_tables = set(result.facts.tables)
@@ -311,6 +314,7 @@ class QueryService:
                 "rows": executed.table.num_rows,
                 "bytes": executed.table.nbytes,
                 "result_digest": hashlib.sha256(memoryview(executed.ipc)).hexdigest(),
+                **({"executed_sql": executed.executed_sql} if executed.executed_sql else {}),
             }
         except EngineRefusal as refusal:  # a limit, the guard, a crash or a cancel: the query's own fault
             result.outcome, result.reasons = Outcome.DENIED, self._public([Reason(refusal.code, refusal.message)])
@@ -332,6 +336,7 @@ class QueryService:
                 "timestamp": utc_now(),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 **completion,
+                **({"engine": engine_name} if engine_name != "duckdb" else {}),
                 **({"output_policy": constrained} if constrained else {}),
             },
             durable=False,
@@ -417,7 +422,7 @@ class QueryService:
         return {"project": project.id, "multi_tenant": project.multi_tenant, "tables": tables}
 
     def close(self) -> None:
-        self.engine.close()
+        self.engines.close()  # the DuckDB engine and, if one was used, the Spark engine
         self.audit.close()
 
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     kill_grace_s: float = Field(5.0, gt=0, description="A worker still running this long after the time limit interrupted it is killed")
     max_sql_chars: int = Field(100_000, ge=1, description="Longest SQL text accepted; longer texts are refused as bad input")
     engine_test_hooks: bool = Field(False, description="Test only: lets a marked statement abort its worker (crash containment tests)")
+    default_engine: Literal["duckdb", "spark"] = Field("duckdb", description="Engine of projects that do not name one: duckdb (supervised workers) or spark (Spark Connect)")
+    spark_remote: str = Field("sc://localhost:15002", description="Spark Connect URL of the spark engine, e.g. sc://spark-connect:15002 (a token as sc://host:port/;token=...)")
 
     monitor_user: str = Field("svc-monitor", description="Catalog user (a service principal) the model monitor queries as")
     monitor_project: str = Field("model-monitoring", description="Project the model monitor's queries run in")

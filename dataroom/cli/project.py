@@ -76,6 +76,7 @@ def describe(p: ProjectInfo) -> str:
         f"    tables: {', '.join(p.tables)}",
         f"    column classes: {', '.join(p.column_classes)}",
         f"    output policy: {_describe_output_policy(p.output_policy)}",
+        f"    engine: {p.engine or 'the deployment default'}",
         f"    justification: {p.justification}",
     ]
     if p.decided_by:
@@ -108,6 +109,12 @@ def _scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Aggregation constraint on results (default: on for multi-tenant projects).",
             ),
+            click.option(
+                "--engine",
+                type=click.Choice(["duckdb", "spark"]),
+                default=None,
+                help="Engine the project's queries run on (default: the deployment's DATAROOM_DEFAULT_ENGINE).",
+            ),
         ]
     ):
         func = option(func)
@@ -136,7 +143,7 @@ def project() -> None:
 @click.option("--justification", required=True, help="Why production data, why this scope (Project Definition).")
 @registry_errors
 def propose(
-    project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, min_rows, min_tenants, output_policy_on, members, description: str, justification: str
+    project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, min_rows, min_tenants, output_policy_on, engine, members, description: str, justification: str
 ) -> None:
     """Propose PROJECT_ID; it can be queried once a security reviewer approves it."""
     p = open_registry().propose(
@@ -151,6 +158,7 @@ def propose(
         expires=_expiry(expires, days),
         members=members,
         output_policy=_output_policy(min_rows, min_tenants, output_policy_on),
+        engine=engine,
     )
     click.echo(f"proposed; awaiting approval by the security group:\n{describe(p)}")
 
@@ -161,7 +169,7 @@ def propose(
 @_scope_options
 @click.option("--justification", required=True, help="Your written reason for approving this scope.")
 @registry_errors
-def approve(project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, min_rows, min_tenants, output_policy_on, justification: str) -> None:
+def approve(project_id: str, acting_as: str, tenants, tables, column_classes, multi_tenant, expires, days, min_rows, min_tenants, output_policy_on, engine, justification: str) -> None:
     """Approve PROJECT_ID (security group; never your own or one you would be a member of).
 
     Scope options override the requested scope; omitted ones keep what was requested.
@@ -176,6 +184,7 @@ def approve(project_id: str, acting_as: str, tenants, tables, column_classes, mu
         multi_tenant=multi_tenant,
         expires=_expiry(expires, days),
         output_policy=_output_policy(min_rows, min_tenants, output_policy_on),
+        engine=engine,
     )
     click.echo(f"approved:\n{describe(p)}")
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from dataroom.catalog import Catalog, Project, visible_columns
 from dataroom.engines.cancellation import Cancellation
+from dataroom.engines.base import Engine, ExecutionResult
 from dataroom.engines.duckdb_session import SessionSpec, TableSource
 from dataroom.engines.errors import EngineFailure, EngineRefusal, SqlError
 from dataroom.engines.gauge import MemoryGauge
@@ -52,14 +53,6 @@ WORKER_START_TIMEOUT_S = 120
 # SIGSEGV or SIGABRT): it is answered as memory_limit, not engine_crash.
 MEMORY_DEATH_SHARE = 0.5
 S3_SETTINGS = ("aws_role_arn", "aws_external_id", "aws_region", "aws_endpoint_url")
-
-
-@dataclass
-class ExecutionResult:
-    table: pa.Table
-    ipc: pa.Buffer  # the Arrow IPC stream the worker produced: hashed for the audit, sent by the broker
-    groups: int | None = None  # under an output policy: groups computed, and how many were suppressed
-    suppressed: int | None = None
 
 
 class Worker:
@@ -188,8 +181,10 @@ class _Pool:
         return self.project == project and time.monotonic() - self.created < SESSION_TTL_S
 
 
-class SupervisedEngine:
+class SupervisedEngine(Engine):
     """Runs decided statements in worker processes, one pool of workers per (user, project)."""
+
+    name = "duckdb"
 
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.settings = settings

@@ -45,6 +45,8 @@ class ProjectRow(Base):
     # Aggregation constraint on results ({min_rows, min_tenants} or {enabled: false}; NULL: the
     # default for multi_tenant), approved with the scope: dataroom/outputs/aggregation.py.
     output_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Engine its queries run on (duckdb | spark; NULL: the deployment's default_engine), approved with the scope.
+    engine: Mapped[str | None] = mapped_column(String(16), default=None)
     expires: Mapped[dt.date] = mapped_column(Date)
     justification: Mapped[str] = mapped_column(Text)  # the requester's case for the project
     proposed_at: Mapped[str] = mapped_column(String(40))

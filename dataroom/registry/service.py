@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataroom.audit import AuditLog, utc_now
 from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
+from dataroom.engines.base import ENGINES
 from dataroom.outputs.policy import normalise_output_policy
 from dataroom.registry.models import HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
@@ -46,6 +47,7 @@ _PROJECTS = ProjectRow.__table__
 _POLICY_SELECT = select(
     _PROJECTS.c.id, _PROJECTS.c.description, _PROJECTS.c.members, _PROJECTS.c.tenants, _PROJECTS.c.tables,
     _PROJECTS.c.multi_tenant, _PROJECTS.c.column_classes, _PROJECTS.c.expires, _PROJECTS.c.status, _PROJECTS.c.output_policy,
+    _PROJECTS.c.engine,
 ).where(_PROJECTS.c.id == bindparam("project_id"))
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,7 @@ class ProjectInfo:
     revoked_by: str | None
     revoked_at: str | None
     revoke_reason: str | None
+    engine: str | None = None  # duckdb | spark; None: the deployment's default engine
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "expires": self.expires.isoformat()}
@@ -322,6 +325,7 @@ class Registry:
                             column_classes=[c.value for c in p.column_classes],
                             multi_tenant=p.multi_tenant,
                             output_policy=normalise_output_policy(p.output_policy, p.multi_tenant, len(p.tenants)),
+                            engine=p.engine,
                             expires=p.expires,
                             justification=p.description or "declared in the catalog",
                             proposed_at=now,
@@ -365,6 +369,7 @@ class Registry:
             expires=row["expires"],
             status=row["status"],
             output_policy=row["output_policy"],
+            engine=row["engine"],
         )
 
     @property
@@ -393,6 +398,7 @@ class Registry:
         expires: dt.date | None = None,
         members: Iterable[str] = (),
         output_policy: dict[str, Any] | None = None,
+        engine: str | None = None,
     ) -> ProjectInfo:
         who = self._resolve(actor)
         if not _PROJECT_ID_RE.match(project_id or ""):
@@ -401,7 +407,7 @@ class Registry:
             raise RegistryError("a project needs a written justification (--justification): why production data, why this scope")
         member_list = _unique([who.name, *members])
         scope = self._check_scope(
-            tenants, tables, column_classes, multi_tenant, expires or dt.date.today() + dt.timedelta(days=DEFAULT_PROJECT_DAYS), output_policy
+            tenants, tables, column_classes, multi_tenant, expires or dt.date.today() + dt.timedelta(days=DEFAULT_PROJECT_DAYS), output_policy, engine
         )
         for m in member_list:
             if m not in self.catalog.users:
@@ -440,6 +446,7 @@ class Registry:
         multi_tenant: bool | None = None,
         expires: dt.date | None = None,
         output_policy: dict[str, Any] | None = None,
+        engine: str | None = None,
     ) -> ProjectInfo:
         """Approve a proposed project, setting its scope (defaults: the requested scope)."""
         who = self._resolve(actor)
@@ -457,6 +464,7 @@ class Registry:
                 row.multi_tenant if multi_tenant is None else multi_tenant,
                 row.expires if expires is None else expires,
                 row.output_policy if output_policy is None else output_policy,
+                row.engine if engine is None else engine,
             )
             for key, value in scope.items():
                 setattr(row, key, value)
@@ -785,6 +793,7 @@ class Registry:
         multi_tenant: bool,
         expires: dt.date,
         output_policy: dict[str, Any] | None = None,
+        engine: str | None = None,
     ) -> dict[str, Any]:
         tenant_list = _unique(tenants)
         table_list = _unique(t.lower() for t in tables)
@@ -824,6 +833,8 @@ class Registry:
             output = normalise_output_policy(output_policy, bool(multi_tenant), len(tenant_list))
         except ValueError as exc:
             problems.append(str(exc))
+        if engine is not None and engine not in ENGINES:
+            problems.append(f"unknown engine {engine!r} (use {' or '.join(ENGINES)})")
         if problems:
             raise RegistryError("invalid project scope: " + "; ".join(problems))
         return {
@@ -833,6 +844,7 @@ class Registry:
             "multi_tenant": bool(multi_tenant),
             "expires": expires,
             "output_policy": output,
+            "engine": engine,
         }
 
     def _check_decisions(self, project_id: str, decision_ids: list[str]) -> None:
@@ -880,6 +892,7 @@ def _scope_of(p: Project) -> dict[str, Any]:
         "multi_tenant": p.multi_tenant,
         "expires": p.expires.isoformat(),
         "output_policy": normalise_output_policy(p.output_policy, p.multi_tenant, len(p.tenants)),
+        "engine": p.engine,
     }
 
 
@@ -891,6 +904,7 @@ def _row_scope(row: ProjectRow) -> dict[str, Any]:
         "multi_tenant": row.multi_tenant,
         "expires": row.expires,
         "output_policy": row.output_policy,
+        "engine": row.engine,
     }
 
 
@@ -918,6 +932,7 @@ def _project_info(row: ProjectRow) -> ProjectInfo:
         multi_tenant=row.multi_tenant,
         expires=row.expires,
         output_policy=row.output_policy,
+        engine=row.engine,
         justification=row.justification,
         proposed_at=row.proposed_at,
         decided_by=row.decided_by,
