@@ -192,8 +192,18 @@ def test_three_brokers_and_cli_writers_killed_at_random_keep_every_answered_deci
     env = {**os.environ, "DATAROOM_HOME": str(dataroom_home), "DATAROOM_AUDIT_CHECKPOINT_EVERY": "7", "DATAROOM_AUDIT_CHECKPOINT_INTERVAL_S": "0.05"}
     ports = [_free_port() for _ in range(3)]
     started = time.monotonic()
-    brokers = {0: _start_broker(ports[0], "broker-0", hub_url, env)}  # the first creates the registry (concurrent first starts race in it)
-    brokers.update({i: _ready(proc) for i, proc in [(i, _spawn_broker(ports[i], f"broker-{i}", hub_url, env)) for i in (1, 2)]})
+    brokers: dict[int, subprocess.Popen] = {}
+    try:
+        brokers[0] = _start_broker(ports[0], "broker-0", hub_url, env)  # the first creates the registry (concurrent first starts race in it)
+        brokers.update({i: _spawn_broker(ports[i], f"broker-{i}", hub_url, env) for i in (1, 2)})
+        for i in (1, 2):
+            _ready(brokers[i])
+    except BaseException:  # never leave a broker behind
+        for proc in brokers.values():
+            proc.kill()
+            proc.wait(timeout=30)
+        hub.shutdown()
+        raise
     print(f"brokers up in {time.monotonic() - started:.1f} s")
     rng = random.Random(103)
     answered: dict[str, str] = {}  # decision id -> outcome the client was told
