@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,19 +9,14 @@ import pytest
 
 from dataroom.pipeline import QueryService
 from dataroom.settings import Settings
-from tests.spark.connect_server import spark_connect_server
+from dataroom.engines.spark_local import local_connect_server
 
 
 @pytest.fixture(scope="session")
 def spark_remote() -> Iterator[str]:
     """The ``sc://`` URL of pyspark's own local server (local[2], 1 GB driver, 2 shuffle partitions)."""
-    with spark_connect_server() as url:
+    with local_connect_server(master="local[2]", driver_memory="1g", shuffle_partitions=2) as url:
         yield url
-
-
-def copy_home(template: Path, target: Path) -> Path:
-    shutil.copytree(template, target)
-    return target
 
 
 @pytest.fixture

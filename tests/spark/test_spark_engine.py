@@ -1,7 +1,7 @@
 """The governed path on Spark: same decisions, same results as DuckDB, Spark's own guard, limits.
 
 Everything runs for real: the pipeline (DuckDB's parser, regopy, the audit log) in this process
-and pyspark's own local Spark Connect server (tests/spark/connect_server.py) as the cluster.
+and pyspark's own local Spark Connect server (dataroom/engines/spark_local.py) as the cluster.
 """
 
 from __future__ import annotations
