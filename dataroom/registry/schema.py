@@ -9,6 +9,10 @@ several broker and review replicas share the database, so the schema moves by on
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +80,25 @@ def _lock(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
 
 
+@contextmanager
+def _sqlite_schema_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema set-up of one SQLite file across processes (brokers starting together).
+
+    SQLite's write lock comes too late: both would read "no version table" before either writes.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".schema-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _has_registry_tables(connection: Connection) -> bool:
     return bool(set(inspect(connection).get_table_names()) & set(Base.metadata.tables))
 
@@ -87,7 +110,7 @@ def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
     dataroom without a version table (``create_all``) is taken as at head if it matches the models,
     else as at the baseline revision.
     """
-    with engine.begin() as connection:
+    with _sqlite_schema_lock(engine), engine.begin() as connection:
         _lock(connection)
         before = current_revision(connection)
         if before is None and _has_registry_tables(connection):
@@ -112,6 +135,11 @@ def prepare(engine: Engine) -> None:
     elsewhere with the command to run. Ahead of head (a newer dataroom migrated it): refused.
     """
     head = head_revision()
+    with _sqlite_schema_lock(engine):
+        _prepare_locked(engine, head)
+
+
+def _prepare_locked(engine: Engine, head: str) -> None:
     with engine.begin() as connection:
         _lock(connection)
         current = current_revision(connection)

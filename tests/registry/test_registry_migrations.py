@@ -189,3 +189,18 @@ def test_db_upgrade_adopts_an_unversioned_database_of_the_current_models(engine:
     assert result.exit_code == 0, result.output
     assert _revision(engine) == head_revision() and _project_ids(engine) == ["current-project"]
     assert _differences(engine) == []
+
+
+def test_processes_preparing_one_new_sqlite_registry_at_once_all_succeed(tmp_path) -> None:
+    """Brokers started together on a fresh SQLite registry: one builds the schema, the others wait."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    code = (
+        "from sqlalchemy import create_engine; from dataroom.registry.schema import prepare; "
+        f"prepare(create_engine({url!r}))"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
