@@ -88,12 +88,22 @@ class SparkEngine(Engine):
         session = self.session(user, project)
         spark_sql = to_spark(sql, [t.table for t in session.tables])
         check_text(spark_sql, session.views)
-        table = self._run(session, spark_sql, cancellation)
+        try:
+            table = self._run(session, spark_sql, cancellation)
+        except EngineFailure:  # the server restarted or went away: the next query opens a new session
+            self._evict((user, project.id), session)
+            raise
         if table.num_rows > self.settings.max_rows:
             raise EngineRefusal("row_limit", f"the result has more than {self.settings.max_rows:,} rows: aggregate, filter or add a LIMIT")
         table = with_unique_names(table)
         ipc = ipc_stream(table)
         return ExecutionResult(pa.ipc.open_stream(ipc).read_all(), ipc, executed_sql=spark_sql)
+
+    def _evict(self, key: tuple[str, str], session: ProjectSession) -> None:
+        with self._lock:
+            if self._sessions.get(key) is session:
+                del self._sessions[key]
+        session.close()
 
     def _run(self, session: ProjectSession, spark_sql: str, cancellation: Cancellation) -> pa.Table:
         spark = session.spark

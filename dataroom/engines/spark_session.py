@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from pyspark.sql.connect.session import SparkSession
 
 SESSION_TTL_S = 900  # as the DuckDB workers' sessions: source files may change
+# pyspark retries a failed RPC for 10 minutes by default; a query must not hang that long on an
+# unreachable cluster: a few quick retries (about 1 s in all), then an EngineFailure.
+RPC_RETRIES = 3
+RPC_MAX_BACKOFF_MS = 1000
 LOCKED_CONF = {"spark.sql.runSQLOnFiles": "false"}
 
 
@@ -62,6 +66,7 @@ class ProjectSession:
     """One Spark Connect session holding one project's views for one user."""
 
     def __init__(self, remote: str, project: Project, tables: list[SparkTable]) -> None:
+        from pyspark.sql.connect.client.retries import DefaultPolicy
         from pyspark.sql.connect.session import SparkSession
 
         self.project = project
@@ -70,6 +75,7 @@ class ProjectSession:
         self.created = time.monotonic()
         try:
             self.spark: SparkSession = SparkSession.builder.remote(remote).create()
+            self.spark.client.set_retry_policies([DefaultPolicy(max_retries=RPC_RETRIES, max_backoff=RPC_MAX_BACKOFF_MS)])
         except Exception as exc:
             raise EngineFailure(f"the Spark engine could not be reached ({type(exc).__name__})", "SparkUnavailable") from None
         try:
@@ -79,7 +85,7 @@ class ProjectSession:
                 self._frame(t).createOrReplaceTempView(t.view)
         except Exception as exc:
             self.close()
-            raise EngineFailure(f"the Spark engine could not open the project's tables ({type(exc).__name__})", "SparkSessionOpen") from None
+            raise EngineFailure(f"the Spark engine is unreachable or could not open the project's tables ({type(exc).__name__})", "SparkSessionOpen") from None
 
     def _frame(self, table: SparkTable):  # -> pyspark DataFrame
         """What the table's view reads: its Parquet, projected on the visible columns."""

@@ -242,3 +242,27 @@ def test_cancellation_stops_a_long_spark_job_and_is_audited(spark_service: Query
     assert outcome.outcome is Outcome.DENIED and [r.code for r in outcome.reasons] == ["cancelled"], outcome.summary()
     completion = _completion(spark_service, outcome.decision_id)
     assert completion["status"] == "refused" and completion["reason_code"] == "cancelled" and completion["engine"] == "spark"
+
+
+def test_an_unreachable_spark_server_is_an_error_not_a_hang(dataroom_home: Path) -> None:
+    secret = "sc://localhost:1/;token=not-for-users"
+    svc = QueryService(Settings(home=dataroom_home, default_engine="spark", spark_remote=secret))
+    try:
+        outcome = svc.run("alice", "remediation-acme", "SELECT count(*) FROM acme.findings")
+        assert outcome.outcome is Outcome.ERROR and outcome.table is None
+        assert "Spark engine is unreachable" in outcome.error and "not-for-users" not in str(outcome.summary())
+        completion = _completion(svc, outcome.decision_id)
+        assert completion["status"] == "failed" and completion["engine"] == "spark"
+    finally:
+        svc.close()
+
+
+def test_a_project_session_cannot_see_another_projects_views(spark_service: QueryService) -> None:
+    """Spark Connect keeps each session's temporary views to itself: a name is not enough."""
+    spark = spark_service.engines.for_project(spark_service.project_for("remediation-acme"))
+    by_tenant = spark.session("alice", spark_service.project_for("remediation-by-tenant"))
+    acme = spark.session("alice", spark_service.project_for("remediation-acme"))
+    assert "globex__findings" in by_tenant.views and "globex__findings" not in acme.views
+    assert by_tenant.spark.sql("SELECT count(*) AS n FROM globex__findings").toArrow().column("n").to_pylist() == [2000]
+    with pytest.raises(Exception, match="TABLE_OR_VIEW_NOT_FOUND"):
+        acme.spark.sql("SELECT count(*) FROM globex__findings").toArrow()
