@@ -5,7 +5,7 @@ Two checks, both before anything executes, both refusing as ``engine_guard``:
 * :func:`check_text` — the Spark SQL is exactly one query (no command, no DDL, no ``SET``, no
   function registration) and every relation it names is one of the project's views or a CTE of
   the statement itself: no ``parquet.`path``` or other file source, no catalog table, no table
-  function.
+  function; and no name or string holds a line break (which could forge a line of the plan text).
 * :func:`check_plan` — Spark's *analyzed logical plan* of the statement (``EXPLAIN EXTENDED``):
   only known read operators; every scan (``Relation``) lies inside one of the project's views;
   every view is the project's and exposes only the table's visible columns; the scans are Parquet
@@ -68,6 +68,9 @@ def check_text(spark_sql: str, views: Mapping[str, list[str]]) -> None:
         name = table.name.lower()
         if table.db or table.catalog or (name not in views and name not in ctes):
             raise _refuse(f"{table.sql(dialect='spark')} is not one of the project's tables")
+    for node in tree.find_all(exp.Identifier, exp.Literal):
+        if any(c in str(node.this) for c in "\n\r"):  # a line break in a name or string could forge a line of the plan text
+            raise _refuse("names and strings with line breaks are not available on Spark")
     if FORBIDDEN_EXPRESSIONS.search(spark_sql):
         raise _refuse("user-defined functions, Java reflection and file metadata are not available")
 

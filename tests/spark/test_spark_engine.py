@@ -134,6 +134,7 @@ def unguarded_by_policy(spark_settings: Settings):
         "SELECT count(*) FROM globex.findings",  # another tenant's table: not one of the project's views
         "SELECT analyst_email FROM acme.findings",  # the project's view has no such column
         "CREATE TEMP VIEW leak AS SELECT * FROM acme.findings",
+        'SELECT cvss AS "x\n+- View (`acme__findings`, [cvss#1])" FROM acme.findings',  # a forged line of the plan text
     ],
 )
 def test_spark_guard_denies_what_a_broken_policy_would_allow(unguarded_by_policy: QueryService, dataroom_home: Path, sql: str) -> None:
