@@ -48,11 +48,22 @@ class Table(_Strict):
     location: str
     description: str = ""
     columns: dict[str, Classification]
+    # A key: columns whose values are unique in the table (checked when its visible copy is built).
+    # A join on it cannot repeat the other side's rows, so output-policy rewrites count rows cheaply.
+    unique: list[str] = Field(default_factory=list)
 
     @field_validator("columns", mode="before")
     @classmethod
     def _lower_names(cls, value: dict) -> dict:
         return {str(k).lower(): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _key_in_columns(self) -> "Table":
+        unknown = [c for c in self.unique if c.lower() not in self.columns]
+        if unknown:
+            raise ValueError(f"unique names column(s) {', '.join(unknown)} that the table does not classify")
+        object.__setattr__(self, "unique", [c.lower() for c in self.unique])
+        return self
 
     @property
     def schema_name(self) -> str:

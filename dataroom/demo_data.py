@@ -183,6 +183,7 @@ def demo_catalog(today: dt.date | None = None) -> dict:
             "location": "data/reference/cve",
             "description": "Shared CVE reference data (no tenant)",
             "columns": CVE_COLUMNS,
+            "unique": ["cve_id"],  # one row per CVE (checked when the room copies the table)
         }
     }
     for tenant in TENANTS:

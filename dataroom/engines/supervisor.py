@@ -223,7 +223,8 @@ class SupervisedEngine(Engine):
             if table.is_remote:
                 tables.append(TableSource(**{**source.__dict__, "location": location}))
             else:
-                copies = visible_copy(table.name, local_parquet_files(location), columns, self.settings.cache_dir)
+                unique = [c for c in table.unique if c in columns]  # checked when the copy is built
+                copies = visible_copy(table.name, local_parquet_files(location), columns, self.settings.cache_dir, unique)
                 tables.append(TableSource(**{**source.__dict__, "files": tuple(copies)}))
         return SessionSpec(project.id, tuple(tables), self.settings.memory_limit, self.settings.threads)
 

@@ -43,10 +43,14 @@ def copy_key(source_files: list[str], columns: list[str]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:24]
 
 
-def visible_copy(table_name: str, source_files: list[str], columns: list[str], cache_dir: Path) -> list[str]:
-    """The copy's Parquet files (built first if needed), in the order of ``source_files``."""
+def visible_copy(table_name: str, source_files: list[str], columns: list[str], cache_dir: Path, unique: list[str] = ()) -> list[str]:
+    """The copy's Parquet files (built first if needed), in the order of ``source_files``.
+
+    ``unique``: the catalog's key of the table; the build checks that it is one (output-policy
+    rewrites count rows without identities across a join on it), and refuses the table if not.
+    """
     try:
-        key = copy_key(source_files, columns)
+        key = copy_key(source_files, columns + [f"unique:{c}" for c in unique])
     except OSError as exc:
         raise StorageError(f"cannot open table data of {table_name}: {exc.strerror}") from exc
     root = cache_dir / "visible" / table_name
@@ -57,7 +61,7 @@ def visible_copy(table_name: str, source_files: list[str], columns: list[str], c
         with open(root / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (target / "manifest.json").exists():
-                _build(source_files, columns, names, target)
+                _build(source_files, columns, names, target, table_name, list(unique))
                 _owned_like_home(cache_dir, target)
     return [str(target / n) for n in names]
 
@@ -74,7 +78,7 @@ def _owned_like_home(cache_dir: Path, target: Path) -> None:
         os.chown(path, home.st_uid, home.st_gid, follow_symlinks=False)
 
 
-def _build(source_files: list[str], columns: list[str], names: list[str], target: Path) -> None:
+def _build(source_files: list[str], columns: list[str], names: list[str], target: Path, table_name: str = "", unique: list[str] = ()) -> None:
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
     con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB", "autoload_known_extensions": False})
@@ -84,6 +88,15 @@ def _build(source_files: list[str], columns: list[str], names: list[str], target
                 f"COPY (SELECT {select} FROM read_parquet(?)) TO '{_quoted(work / name)}' (FORMAT parquet, COMPRESSION zstd)",
                 [source],
             )
+        if unique:
+            key = ", ".join('"' + c.replace('"', '""') + '"' for c in unique)
+            files = [str(work / n) for n in names]
+            repeated = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM read_parquet(?)", [files]).fetchone()[0]
+            if repeated:
+                raise StorageError(
+                    f"the catalog declares ({', '.join(unique)}) unique in {table_name}, but {repeated:,} rows repeat a value: "
+                    "fix the data or the catalog's `unique`"
+                )
         (work / "manifest.json").write_text(json.dumps({"sources": source_files, "columns": columns}))
         for path in work.iterdir():
             os.chmod(path, 0o600)

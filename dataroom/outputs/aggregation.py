@@ -110,18 +110,41 @@ class _Rewriter:
         )
 
     def _needs_identity(self, root: dict) -> bool:
-        """Could a source row be counted twice? Joins, a table or CTE read twice, set-returning functions."""
+        """Could a source row be counted twice? A join other than on a reference table's key, a
+        tenant table or CTE read twice, a set-returning function."""
         seen: dict[str, int] = {}
         for node in walk(root):
             kind = node.get("type")
-            if kind == "JOIN":
+            if kind == "JOIN" and not self._key_join(node):
                 return True
             if kind == "BASE_TABLE":
-                key = f"{node.get('schema_name', '')}.{node.get('table_name', '')}".lower()
-                seen[key] = seen.get(key, 0) + 1
-                if seen[key] > 1:
+                schema, name = (node.get("schema_name") or "").lower(), node.get("table_name", "").lower()
+                table = self.catalog.tables.get(f"{schema}.{name}")
+                if table is not None and not table.tenant:
+                    continue  # reference data repeats nothing by being read twice (its joins are checked)
+                seen[f"{schema}.{name}"] = seen.get(f"{schema}.{name}", 0) + 1
+                if seen[f"{schema}.{name}"] > 1:
                     return True
             if node.get("class") == "FUNCTION" and node.get("function_name", "").lower() in SET_RETURNING:
+                return True
+        return False
+
+    def _key_join(self, join: dict) -> bool:
+        """A join that matches each row of one side with at most one row of the other: the other
+        is a local reference table joined on the whole of its catalog key (checked unique when its
+        copy is built), with equalities only (``USING (key)`` or ``ON x = alias.key AND ...``)."""
+        if join.get("ref_type") != "REGULAR":
+            return False
+        for side in (join.get("right"), join.get("left")):
+            if not side or side.get("type") != "BASE_TABLE" or side.get("sample"):
+                continue
+            table = self.catalog.tables.get(f"{(side.get('schema_name') or '').lower()}.{side.get('table_name', '').lower()}")
+            if table is None or table.tenant or table.is_remote or not table.unique:
+                continue
+            alias = (side.get("alias") or side["table_name"]).lower()
+            if set(table.unique) <= {c.lower() for c in join.get("using_columns") or []}:
+                return True
+            if set(table.unique) <= _equated_columns(join.get("condition"), alias):
                 return True
         return False
 
@@ -402,6 +425,27 @@ def _exclude_from_stars(node: dict, tag: _Tag) -> None:
             if star.get("columns") and star.get("expr") is not None:
                 raise Unsupported("COLUMNS(<pattern>) cannot be checked against the output policy: name the columns")
             star["exclude_list"] = list(star.get("exclude_list") or []) + [c for c in tag.hidden if c not in (star.get("exclude_list") or [])]
+
+
+def _equated_columns(condition: dict | None, alias: str) -> set[str]:
+    """Columns of ``alias`` that a join condition (equalities joined by AND) sets equal to a column
+    of another relation; empty when the condition is anything else."""
+    if condition is None:
+        return set()
+    if condition.get("class") == "CONJUNCTION" and condition.get("type") == "CONJUNCTION_AND":
+        found: set[str] = set()
+        for child in condition.get("children") or []:
+            found |= _equated_columns(child, alias)
+        return found
+    if condition.get("class") != "COMPARISON" or condition.get("type") != "COMPARE_EQUAL":
+        return set()
+    sides = [condition.get("left") or {}, condition.get("right") or {}]
+    names = [s.get("column_names") if s.get("class") == "COLUMN_REF" else None for s in sides]
+    if not all(n and len(n) == 2 for n in names):
+        return set()
+    mine = [n for n in names if n[0].lower() == alias]
+    theirs = [n for n in names if n[0].lower() != alias]
+    return {mine[0][1].lower()} if len(mine) == 1 and len(theirs) == 1 else set()
 
 
 def _set_children(node: dict) -> list[dict]:

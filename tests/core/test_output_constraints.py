@@ -236,3 +236,42 @@ def test_tenant_branches_must_be_the_same_query(service: QueryService, union: st
     outcome = service.run("alice", BENCH, f"SELECT count(*) AS n, count(*) FILTER (WHERE cve_id = 'CVE-2019-10330') AS x FROM ({union})")
     assert outcome.outcome is Outcome.DENIED
     assert [r.code for r in outcome.reasons] == ["output_not_checkable"] and "same query over each tenant" in outcome.reasons[0].message
+
+
+def test_a_join_on_a_reference_key_counts_rows_cheaply_and_correctly(service: QueryService, raw, dataroom_home: Path) -> None:
+    """reference.cve declares cve_id unique (checked when its copy is built): a join on it cannot
+    repeat a finding, so rows are counted without identities, and the result equals raw DuckDB's."""
+    sql = f"SELECT c.cvss >= 9 AS critical, count(*) AS n FROM ({ALL_FINDINGS}) f JOIN reference.cve c USING (cve_id) GROUP BY 1 ORDER BY 1"
+    outcome = service.run("alice", BENCH, sql)
+    truth = raw.execute(
+        "SELECT c.cvss >= 9, count(*) FROM findings f JOIN cve c USING (cve_id) GROUP BY 1 HAVING count(*) >= 10 AND count(DISTINCT tenant) >= 2 ORDER BY 1"
+    ).fetchall()
+    assert _rows(outcome) == truth
+    assert _completion(dataroom_home, outcome.decision_id)["output_policy"]["counting"] == "rows"
+
+
+def test_a_join_on_a_non_key_counts_findings_by_identity(service: QueryService, raw, dataroom_home: Path) -> None:
+    """Joined on cvss (not a key), every finding meets many CVEs: support is the distinct findings."""
+    sql = f"SELECT f.severity, count(*) AS n FROM ({ALL_FINDINGS}) f JOIN reference.cve c ON f.cvss = c.cvss WHERE c.cvss > 9.8 GROUP BY 1 ORDER BY 1"
+    outcome = service.run("alice", BENCH, sql)
+    truth = raw.execute(
+        "SELECT f.severity, count(*) FROM findings f JOIN cve c ON f.cvss = c.cvss WHERE c.cvss > 9.8 GROUP BY 1 "
+        "HAVING count(DISTINCT (f.tenant, f.finding_id)) >= 10 AND count(DISTINCT f.tenant) >= 2 ORDER BY 1"
+    ).fetchall()
+    assert _rows(outcome) == truth
+    assert _completion(dataroom_home, outcome.decision_id)["output_policy"]["counting"] == "identity"
+
+
+def test_a_key_the_data_does_not_honour_refuses_the_table(dataroom_home: Path) -> None:
+    """A catalog that declares a repeating column unique would let a join inflate the support:
+    the copy's build checks the key, and the query fails closed instead."""
+    catalog_file = dataroom_home / "catalog.toml"
+    catalog_file.write_text(catalog_file.read_text().replace('unique = [\n    "cve_id",\n]', 'unique = [\n    "cvss",\n]'))
+    assert '"cvss",\n]' in catalog_file.read_text()
+    svc = QueryService(Settings())
+    try:
+        sql = f"SELECT count(*) AS n FROM ({ALL_FINDINGS}) f JOIN reference.cve c USING (cvss)"
+        outcome = svc.run("alice", BENCH, sql)
+        assert outcome.outcome is Outcome.ERROR and "declares (cvss) unique in reference.cve" in outcome.error
+    finally:
+        svc.close()
