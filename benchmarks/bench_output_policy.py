@@ -34,7 +34,7 @@ QUERIES = {
     "severity aggregate (4 groups)": f"SELECT severity, count(*) AS n, avg(remediation_days) AS days FROM ({ALL}) GROUP BY severity",
     "per-CVE aggregate (many groups)": f"SELECT cve_id, count(*) AS n, avg(remediation_days) AS days FROM ({ALL}) GROUP BY cve_id",
     "regression by CVSS band": f"SELECT round(cvss) AS c, regr_slope(remediation_days, cvss) AS slope FROM ({ALL}) GROUP BY 1",
-    "join reference (identity counting)": f"SELECT year(c.published_at) AS y, avg(f.remediation_days) AS days FROM ({ALL}) f JOIN {{cve}} c USING (cve_id) GROUP BY 1",
+    "join reference.cve on its key": f"SELECT year(c.published_at) AS y, avg(f.remediation_days) AS days FROM ({ALL}) f JOIN {{cve}} c USING (cve_id) GROUP BY 1",
 }
 
 
