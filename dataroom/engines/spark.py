@@ -36,7 +36,7 @@ OUTPUT_POLICY_UNSUPPORTED = (
 def _spark_message(exc: BaseException) -> str:
     """Spark's own explanation, without the JVM stack trace or the plan it appends."""
     text = str(exc.getMessage() if hasattr(exc, "getMessage") else exc) or type(exc).__name__
-    return text.split("\n\nJVM stacktrace:")[0].split(";\n'")[0].strip()
+    return text.split("\n\nJVM stacktrace:")[0].split("\n\n== SQL ==")[0].split(";\n'")[0].strip()
 
 
 def ipc_stream(table: pa.Table) -> pa.Buffer:

@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from dataroom.engines.errors import EngineRefusal
+from dataroom.engines.errors import EngineRefusal, SqlError
 
 # Logical operators a read may consist of (Spark 4's names in the analyzed plan).
 READ_OPERATORS = frozenset(
@@ -44,6 +44,7 @@ _NODE = re.compile(r"^(?P<indent>[ :|+\-]*)(?P<name>'?[A-Za-z][A-Za-z0-9]*)")
 _VIEW = re.compile(r"^View \(`(?P<name>[^`]+)`, \[(?P<columns>[^\]]*)\]\)")
 _RELATION = re.compile(r"^Relation (?:[^\[]*)\[(?P<columns>[^\]]*)\] (?P<format>\w+)\s*$")
 _ATTRIBUTE_ID = re.compile(r"#\d+L?$")
+ANALYSIS_ERROR = "org.apache.spark.sql.AnalysisException: "  # how EXPLAIN reports a statement Spark cannot analyse
 
 REFUSED = "the Spark engine's guard refused the statement"
 
@@ -81,6 +82,8 @@ def analyzed_plan(explain_extended: str) -> str:
     if match is None:
         raise _refuse("Spark did not describe the statement's plan")
     lines = match.group(1).splitlines()
+    if lines and lines[0].startswith(ANALYSIS_ERROR):  # the user's SQL is wrong for Spark: bad input, nothing runs
+        raise SqlError(lines[0].removeprefix(ANALYSIS_ERROR).rstrip(";").strip(), "AnalysisException")
     # A query's section starts with its result's schema (names the user chose), then the root
     # node; a command's starts with its root node, its children indented. Only a first line
     # followed by another unindented one is a schema line; the plan then has exactly one root.
