@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="2g")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly on SIGTERM too (the JVM goes with us)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with local_connect_server(master=args.master, driver_memory=args.driver_memory, shuffle_partitions=4, port=args.port) as url:
         print(f"DATAROOM_SPARK_REMOTE='{url}'", flush=True)
         try:
