@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from dataroom.catalog import Catalog, Project, visible_columns
 from dataroom.engines.errors import EngineFailure
 from dataroom.engines.spark_transpile import view_name
 from dataroom.engines.visible_copies import visible_copy
 from dataroom.settings import Settings
 from dataroom.storage import local_parquet_files
-
-if TYPE_CHECKING:
-    from pyspark.sql.connect.session import SparkSession
 
 SESSION_TTL_S = 900  # as the DuckDB workers' sessions: source files may change
 # pyspark retries a failed RPC for 10 minutes by default; a query must not hang that long on an
@@ -74,7 +69,7 @@ class ProjectSession:
         self.views = {t.view: list(t.columns) for t in tables}
         self.created = time.monotonic()
         try:
-            self.spark: SparkSession = SparkSession.builder.remote(remote).create()
+            self.spark = SparkSession.builder.remote(remote).create()
             self.spark.client.set_retry_policies([DefaultPolicy(max_retries=RPC_RETRIES, max_backoff=RPC_MAX_BACKOFF_MS)])
         except Exception as exc:
             raise EngineFailure(f"the Spark engine could not be reached ({type(exc).__name__})", "SparkUnavailable") from None
