@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,23 +81,39 @@ def _lock(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
 
 
+_SCHEMA_LOCKS: dict[str, threading.RLock] = {}
+_SCHEMA_LOCKS_GUARD = threading.Lock()
+_SCHEMA_LOCK_DEPTH: dict[str, int] = {}
+
+
 @contextmanager
 def _sqlite_schema_lock(engine: Engine) -> Iterator[None]:
     """Serialise schema set-up of one SQLite file across processes (brokers starting together).
 
     SQLite's write lock comes too late: both would read "no version table" before either writes.
+    Re-entrant within a process (``prepare`` upgrades under the lock it holds): a thread lock per
+    file, and the file lock taken by the outermost holder only.
     """
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield
         return
-    lock_path = Path(database).with_name(Path(database).name + ".schema-lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    lock_path = str(Path(database).resolve().with_name(Path(database).name + ".schema-lock"))
+    with _SCHEMA_LOCKS_GUARD:
+        thread_lock = _SCHEMA_LOCKS.setdefault(lock_path, threading.RLock())
+    with thread_lock:
+        depth = _SCHEMA_LOCK_DEPTH.get(lock_path, 0)
+        _SCHEMA_LOCK_DEPTH[lock_path] = depth + 1
+        fd = None
+        try:
+            if depth == 0:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            _SCHEMA_LOCK_DEPTH[lock_path] = depth
+            if fd is not None:
+                os.close(fd)
 
 
 def _has_registry_tables(connection: Connection) -> bool:
