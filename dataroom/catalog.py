@@ -82,6 +82,7 @@ class Table(_Strict):
         return self.columns.get(column.lower(), Classification.PII)
 
 
+ENGINES = ("duckdb", "spark")  # where a project's queries can run (dataroom/engines/)
 SERVICE_GROUP = "services"  # catalog users in this group are service principals (the model monitor), not people
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from dataroom.catalog import Project
+from dataroom.catalog import ENGINES, Project
 from dataroom.engines.cancellation import Cancellation
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from dataroom.outputs.aggregation import Finish
     from dataroom.settings import Settings
 
-ENGINES = ("duckdb", "spark")
 
 
 @dataclass

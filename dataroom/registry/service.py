@@ -34,8 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataroom.audit import AuditLog, utc_now
-from dataroom.catalog import DEFAULT_COLUMN_CLASSES, Catalog, Classification, Project
-from dataroom.engines.base import ENGINES
+from dataroom.catalog import DEFAULT_COLUMN_CLASSES, ENGINES, Catalog, Classification, Project
 from dataroom.outputs.policy import normalise_output_policy
 from dataroom.registry.models import HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
