@@ -44,8 +44,8 @@ GENERIC_CONSTRAINED_ERROR = (
     "the query failed while computing its groups; under the project's output policy the engine's message is not shown, "
     "because it could describe a group that is suppressed (it is in the audit record for the security team)"
 )
-MAX_NAME_CHARS = 64
-ANALYSIS_MEMO_SIZE = 1024  # analyses (and output plans) of recent SQL texts kept per service  # user names and project ids (the registry's key width)
+MAX_NAME_CHARS = 64  # user names and project ids (the registry's key width)
+ANALYSIS_MEMO_SIZE = 1024  # analyses (and output plans) of recent SQL texts kept per service
 REFUSAL_PATH = "dataroom/broker/authenticate"
 
 
