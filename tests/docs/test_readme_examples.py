@@ -34,7 +34,7 @@ FAILED = "__readme_command_failed__"
 
 SKIPPED = {
     "make up": "`make up` starts JupyterHub and runs until Ctrl-C (tests/hub start `dataroom up` themselves); `make test` is the whole suite, this test included",
-    ".venv/lib/python3.11/site-packages/pyspark/sbin/start-connect-server.sh": "starts a Spark Connect server that outlives the test on a fixed port (tests/spark start their own, on a free port, and stop it)",
+    ".venv/bin/python -m dataroom.engines.spark_local": "starts a Spark Connect server that runs until stopped, on a fixed port (tests/spark start their own, on a free port, and stop it)",
 }
 EXPECTED_EXIT = {
     '"SELECT analyst_email FROM acme.findings"': 3,  # the quick start's denied query
