@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from dataroom.analysis import QueryFacts, analyse
 from dataroom.audit import AuditLog, decision_record, new_decision_id, utc_now
-from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, visible_columns, withheld_columns
+from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, withheld_columns
 from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.base import EngineChoice, engine_of
 from dataroom.engines.errors import REFUSAL_CODES
@@ -33,6 +33,7 @@ from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.memo import BoundedCache
 from dataroom.outputs.aggregation import OutputPlan, plan_output
 from dataroom.outputs.policy import OutputPolicy
+from dataroom.project_view import describe_tables
 from dataroom.policy import Decision, PolicyEngine, Reason, make_policy_engine
 from dataroom.redaction import InspectedText, inspect_text, scrub_paths
 from dataroom.settings import Settings
@@ -404,22 +405,7 @@ class QueryService:
         project = self.project_for(project_id)
         if project is None or (user is not None and user not in project.members):
             return None
-        tables = []
-        for table in self.catalog.project_tables(project):
-            visible = set(visible_columns(table, project))
-            withheld = {w.column: w.reason for w in withheld_columns(table, project)}
-            tables.append(
-                {
-                    "table": table.name,
-                    "tenant": table.tenant,
-                    "description": table.description,
-                    "columns": [
-                        {"name": c, "classification": cls.value, "visible": c in visible, "reason": withheld.get(c)}
-                        for c, cls in table.columns.items()
-                    ],
-                }
-            )
-        return {"project": project.id, "multi_tenant": project.multi_tenant, "tables": tables}
+        return describe_tables(self.catalog, project)
 
     def close(self) -> None:
         self.engines.close()  # the DuckDB engine and, if one was used, the Spark engine

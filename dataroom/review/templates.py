@@ -52,33 +52,6 @@ BASE = r"""<!doctype html>
 </main></body></html>
 """
 
-QUERIES = r"""{% extends "base.html" %}
-{% block title %}Query log{% end %}
-{% block head %}{% if args.get('live') %}<meta http-equiv="refresh" content="10">{% end %}{% end %}
-{% block body %}
-<h1>Query log</h1>
-<form class="filters" method="get" action="{{ prefix }}queries" id="filters">
- <label>User<select name="user"><option value="">any</option>{% for u in users %}<option {{ 'selected' if flt.user == u else '' }}>{{ u }}</option>{% end %}</select></label>
- <label>Project<select name="project"><option value="">any</option>{% for p in projects %}<option {{ 'selected' if flt.project == p else '' }}>{{ p }}</option>{% end %}</select></label>
- <label>Tenant<select name="tenant"><option value="">any</option>{% for t in tenants %}<option {{ 'selected' if flt.tenant == t else '' }}>{{ t }}</option>{% end %}</select></label>
- <label>Decision<select name="decision"><option value="">any</option>{% for o in outcomes %}<option {{ 'selected' if flt.decision == o else '' }}>{{ o }}</option>{% end %}</select></label>
- <label>From (UTC)<input type="date" name="since" value="{{ args.get('since', '') }}"></label>
- <label>Until (UTC, inclusive)<input type="date" name="until" value="{{ args.get('until', '') }}"></label>
- <label>SQL contains<input type="text" name="text" value="{{ args.get('text', '') }}"></label>
- <label>Reason code<input type="text" name="reason" value="{{ args.get('reason', '') }}" size="14"></label>
- <label><span>Live</span><input type="checkbox" name="live" value="1" {{ 'checked' if args.get('live') else '' }} title="reload every 10 s"></label>
- <button class="primary" type="submit">Filter</button> <a href="{{ prefix }}queries">clear</a>
-</form>
-<p class="muted" id="match-count">{{ total }} matching attempt(s){% if total > len(rows) %}, newest {{ len(rows) }} shown{% end %}.</p>
-<table id="queries"><thead><tr><th>seq</th><th>time (UTC)</th><th>user</th><th>project</th><th>tenants</th><th>decision</th><th>rows</th><th>SQL</th><th>reasons</th></tr></thead><tbody>
-{% for r in rows %}<tr class="query-row" data-decision-id="{{ r['decision_id'] }}">
- <td><a href="{{ prefix }}queries/{{ r['decision_id'] }}">{{ r['seq'] }}</a></td><td>{{ (r['timestamp'] or '')[:19].replace('T', ' ') }}</td><td>{{ r['user'] }}</td><td>{{ r['project_id'] }}</td>
- <td>{{ ', '.join(r['tenants']) }}</td><td><span class="chip {{ r['outcome'] }}">{{ r['outcome'] }}</span></td><td>{{ '' if r['rows'] is None else r['rows'] }}</td>
- <td><a href="{{ prefix }}queries/{{ r['decision_id'] }}"><code>{{ r['sql'][:120] }}{{ '…' if len(r['sql'] or '') > 120 else '' }}</code></a></td><td>{{ ', '.join(r['reasons']) }}</td></tr>
-{% end %}</tbody></table>
-{% end %}
-"""
-
 QUERY = r"""{% extends "base.html" %}
 {% block title %}Query {{ row['seq'] }}{% end %}
 {% block body %}
@@ -238,7 +211,6 @@ ERROR = r"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{
 LOADER = DictLoader(
     {
         "base.html": BASE,
-        "queries.html": QUERIES,
         "query.html": QUERY,
         "summary.html": SUMMARY,
         "projects.html": PROJECTS,
