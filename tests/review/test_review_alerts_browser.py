@@ -98,8 +98,12 @@ def test_sam_acknowledges_a_high_alert_alice_and_carol_cannot(review_room, brows
     response = page.goto(review_room.review_url + "alerts")
     assert response is not None and response.status == 403
     assert page.locator(".ack-form").count() == 0
-    xsrf = next((c["value"] for c in context.cookies() if c["name"] == "_xsrf"), None) or "2|00000000|00000000000000000000000000000000|1"
-    context.add_cookies([{"name": "_xsrf", "value": xsrf, "url": review_room.review_url}])
+    # The token the review service itself would check: its own _xsrf cookie (the most specific one
+    # sent to its URL; the Hub's cookie of the same name must not be mixed in), or one we set.
+    sent = sorted((c for c in context.cookies(review_room.review_url) if c["name"] == "_xsrf"), key=lambda c: len(c.get("path", "")))
+    xsrf = sent[-1]["value"] if sent else "2|00000000|00000000000000000000000000000000|1"
+    if not sent:
+        context.add_cookies([{"name": "_xsrf", "value": xsrf, "url": review_room.review_url}])
     posted = page.request.post(review_room.review_url + f"alerts/{alert_id}/resolve", form={"comment": "nothing to see", "_xsrf": xsrf}, max_redirects=0)
     assert posted.status == 403
     context.close()
