@@ -7,8 +7,10 @@ broker writes a copy holding only the visible columns, once, and the session's v
 ``allowed_paths`` name only those copies. Whatever a query names — a view, a file, its Parquet
 metadata or statistics, a plan — holds no withheld value, even if the analysis missed something.
 
-Copies are written by DuckDB itself (a streaming ``COPY`` per source file, so row groups,
-encodings and compression read back as fast as the originals), keyed by the source files' names,
+A source file whose columns are exactly the visible ones is copied byte for byte (nothing in it is
+withheld, and its layout is the producer's). Any other is written by DuckDB itself, a streaming
+``COPY`` per source file with the source's compression codec and row-group size, so that a
+project scans its copies as fast as a raw query scans the originals. Copies are keyed by the source files' names,
 sizes and modification times and the visible columns, built under a file lock (several brokers
 may share a home) into a temporary directory that is renamed into place. The statement is the
 data room's own, over files the user never names.
@@ -24,13 +26,15 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from dataroom.storage import StorageError
 
-FORMAT_VERSION = 2  # 2: written by DuckDB
+FORMAT_VERSION = 3  # 2: written by DuckDB; 3: byte copies when nothing is withheld, else the source's codec and row groups
 
 
 def copy_key(source_files: list[str], columns: list[str]) -> str:
@@ -84,10 +88,12 @@ def _build(source_files: list[str], columns: list[str], names: list[str], target
     con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB", "autoload_known_extensions": False})
     try:
         for source, name in zip(source_files, names):
-            con.execute(
-                f"COPY (SELECT {select} FROM read_parquet(?)) TO '{_quoted(work / name)}' (FORMAT parquet, COMPRESSION zstd)",
-                [source],
-            )
+            layout = _layout(source)
+            if {c.lower() for c in layout.columns} == {c.lower() for c in columns} and len(layout.columns) == len(columns):
+                shutil.copyfile(source, work / name)  # every column visible: the file as it is
+                continue
+            options = f"FORMAT parquet, COMPRESSION {layout.codec}" + (f", ROW_GROUP_SIZE {layout.row_group_rows}" if layout.row_group_rows else "")
+            con.execute(f"COPY (SELECT {select} FROM read_parquet(?)) TO '{_quoted(work / name)}' ({options})", [source])
         if unique:
             key = ", ".join('"' + c.replace('"', '""') + '"' for c in unique)
             files = [str(work / n) for n in names]
@@ -109,6 +115,27 @@ def _build(source_files: list[str], columns: list[str], names: list[str], target
         raise
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    columns: tuple[str, ...]  # top-level column names, as the file spells them
+    codec: str  # DuckDB's name of the first column chunk's compression
+    row_group_rows: int  # rows of the first row group (0: the file has none)
+
+
+# Parquet codecs by the names DuckDB's COPY takes; anything else (LZO, ...) is written as zstd.
+_DUCKDB_CODECS = {"SNAPPY": "snappy", "GZIP": "gzip", "ZSTD": "zstd", "LZ4": "lz4_raw", "LZ4_RAW": "lz4_raw", "BROTLI": "brotli", "UNCOMPRESSED": "uncompressed"}
+
+
+def _layout(source: str) -> _Layout:
+    """What a copy keeps of ``source``'s layout: read from its footer (no data pages)."""
+    meta = pq.ParquetFile(source).metadata
+    columns = tuple(meta.schema.to_arrow_schema().names)
+    if meta.num_row_groups == 0 or meta.num_columns == 0:
+        return _Layout(columns, "zstd", 0)
+    first = meta.row_group(0)
+    return _Layout(columns, _DUCKDB_CODECS.get(first.column(0).compression.upper(), "zstd"), first.num_rows)
 
 
 def _quoted(path: Path) -> str:

@@ -1,0 +1,162 @@
+"""TPC-H through the data room vs raw DuckDB on the same Parquet, same machine, same run.
+
+    python benchmarks/bench_tpch.py [--scale 1] [--repeat 5] [--queries 1,3,6] [--json PATH]
+
+Data: ``tpchgen-cli`` (a dev dependency, Rust, about 8 s for scale factor 1) writes the eight tables
+as Parquet once under ``benchmarks/.data/tpch-sf<scale>/data/<table>/``, beside a catalog
+(:func:`write_catalog`): tenant ``tpch``, every column public except the customers' and suppliers'
+phone numbers and addresses (PII), one single-tenant project ``tpch`` of user ``analyst``.
+
+Queries: the 22 of the specification (``benchmarks/tpch_queries.py``), with tables named
+``tpch.<table>``. The five that read a phone number or an address (Q2, Q10, Q15, Q20, Q22) are
+denied by policy, as they should be; the others run through :meth:`QueryService.run` (analysis,
+decision, durable audit, a supervised worker reading the visible-column copies, the result back
+over Arrow IPC) and on raw DuckDB in this process over the generated files, with the same thread
+count, memory limit and Parquet metadata cache. Every governed result is checked against raw
+DuckDB's before anything is timed; then governed and raw runs alternate (median of ``--repeat``
+after one warm-up each) and the per-query ratio and their geometric mean are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_support import interleaved_medians_ms  # noqa: E402
+from benchmarks.tpch_queries import QUERIES, TABLES, qualified  # noqa: E402
+
+from dataroom.pipeline import Outcome, QueryService  # noqa: E402
+from dataroom.settings import Settings  # noqa: E402
+
+SCHEMA = "tpch"
+PROJECT = "tpch"
+USER = "analyst"
+WITHHELD = {"customer": ("c_phone", "c_address"), "supplier": ("s_phone", "s_address")}  # PII in this catalog
+
+
+def generate(home: Path, scale: float) -> None:
+    """TPC-H Parquet at ``scale`` under ``home/data/<table>/<table>.parquet``, by tpchgen-cli."""
+    generator = shutil.which("tpchgen-cli", path=str(Path(sys.executable).parent)) or shutil.which("tpchgen-cli")
+    if generator is None:
+        raise SystemExit("tpchgen-cli is missing: it is a dev dependency (make setup, or pip install -e '.[dev]')")
+    staging = Path(tempfile.mkdtemp(prefix=".tpchgen-", dir=home.parent))
+    print(f"generating TPC-H scale factor {scale:g} under {home} ...", flush=True)
+    started = time.perf_counter()
+    subprocess.run([generator, "parquet", "--scale-factor", f"{scale:g}", "--output-dir", str(staging)], check=True)
+    for table in TABLES:
+        (staging / "data" / table).mkdir(parents=True)
+        (staging / f"{table}.parquet").rename(staging / "data" / table / f"{table}.parquet")
+    write_catalog(staging)
+    staging.rename(home)
+    print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def write_catalog(home: Path) -> None:
+    """The benchmark's catalog: each column's classification from the Parquet schema, PII per :data:`WITHHELD`."""
+    lines = ["[tenants.tpch]", 'name = "TPC-H (benchmark)"', ""]
+    for table in TABLES:
+        files = f"{home}/data/{table}/*.parquet"
+        columns = [row[0] for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{files}')").fetchall()]
+        lines += [f'[tables."{SCHEMA}.{table}"]', f'tenant = "{SCHEMA}"', f'location = "data/{table}"', "", f'[tables."{SCHEMA}.{table}".columns]']
+        lines += [f'{c} = "{"pii" if c in WITHHELD.get(table, ()) else "public"}"' for c in columns]
+        lines.append("")
+    expires = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+    lines += [f"[users.{USER}]", 'groups = ["data-scientists"]', f'email = "{USER}@dataroom.example"', ""]
+    lines += [f"[projects.{PROJECT}]", 'description = "TPC-H benchmark"', f'members = ["{USER}"]', f'tenants = ["{SCHEMA}"]']
+    lines += [f"tables = [{', '.join(repr(f'{SCHEMA}.{t}') for t in TABLES)}]".replace("'", '"'), f"expires = {expires}", ""]
+    (home / "catalog.toml").write_text("\n".join(lines))
+
+
+def same_result(governed: pa.Table, raw: pa.Table) -> str | None:
+    """None when the results are equal (floats to 1e-9 relative: parallel sums add in any order), else why not."""
+    if governed.shape != raw.shape:
+        return f"shape {governed.shape} vs raw {raw.shape}"
+    g_rows, r_rows = governed.to_pylist(), raw.to_pylist()
+    g_rows = [tuple(row.values()) for row in g_rows]
+    r_rows = [tuple(row.values()) for row in r_rows]
+    if not all(_rows_equal(a, b) for a, b in zip(g_rows, r_rows)):
+        if all(_rows_equal(a, b) for a, b in zip(sorted(g_rows, key=repr), sorted(r_rows, key=repr))):
+            return None  # the same rows; ties of the ORDER BY came out in another order
+        return "values differ"
+    return None
+
+
+def _rows_equal(a: tuple, b: tuple) -> bool:
+    return all(math.isclose(x, y, rel_tol=1e-9) if isinstance(x, float) and isinstance(y, float) else x == y for x, y in zip(a, b))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (1 = about 1 GB of raw data)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per query and side (median)")
+    parser.add_argument("--queries", help="comma-separated query numbers (default: all 22)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    numbers = [int(n) for n in args.queries.split(",")] if args.queries else sorted(QUERIES)
+
+    home = ROOT / "benchmarks" / ".data" / f"tpch-sf{args.scale:g}"
+    if not (home / "catalog.toml").exists():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        generate(home, args.scale)
+    audit_dir = Path(tempfile.mkdtemp(prefix="bench-tpch-audit-"))
+    threads = os.cpu_count() or 2
+    settings = Settings(home=home, audit_path=audit_dir / "audit.jsonl", threads=threads, memory_limit="8GB", worker_memory_limit="10GiB")
+    svc = QueryService(settings)
+    raw = duckdb.connect(config={"threads": threads, "memory_limit": settings.memory_limit})
+    raw.execute("SET parquet_metadata_cache = true")  # as the room's sessions do
+    raw.execute(f"CREATE SCHEMA {SCHEMA}")
+    for table in TABLES:
+        raw.execute(f"CREATE VIEW {SCHEMA}.{table} AS SELECT * FROM read_parquet('{home}/data/{table}/*.parquet')")
+
+    print(f"\nTPC-H scale factor {args.scale:g}: governed vs raw DuckDB, median of {args.repeat} interleaved runs, threads={threads}")
+    print(f"{'query':<6} {'raw ms':>9} {'governed ms':>12} {'added ms':>9} {'ratio':>7}")
+    figures: dict[str, dict] = {}
+    for number in numbers:
+        sql = qualified(QUERIES[number], SCHEMA)
+        first = svc.run(USER, PROJECT, sql)  # also builds the visible copies on first use
+        if first.outcome is not Outcome.ALLOWED:
+            codes = sorted({r.code for r in first.reasons}) or [first.error or first.outcome.value]
+            print(f"Q{number:<5} {first.outcome.value}: {', '.join(codes)}")
+            figures[f"Q{number}"] = {"outcome": first.outcome.value, "reasons": codes}
+            continue
+        problem = same_result(first.table, raw.sql(sql).to_arrow_table())
+        if problem:
+            raise SystemExit(f"Q{number}: the governed result differs from raw DuckDB's ({problem})")
+
+        def governed() -> None:
+            outcome = svc.run(USER, PROJECT, sql)
+            assert outcome.outcome is Outcome.ALLOWED, outcome.summary()
+
+        g, r = interleaved_medians_ms(governed, lambda: raw.sql(sql).to_arrow_table(), args.repeat)
+        figures[f"Q{number}"] = {"outcome": "allowed", "raw_ms": r, "governed_ms": g, "ratio": g / r}
+        print(f"Q{number:<5} {r:>9.1f} {g:>12.1f} {g - r:>9.1f} {g / r:>6.2f}x")
+
+    ratios = [f["ratio"] for f in figures.values() if "ratio" in f]
+    if ratios:
+        geomean = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        worst = max(figures, key=lambda q: figures[q].get("ratio", 0))
+        print(f"\n{len(ratios)} queries allowed, results equal to raw DuckDB's; geometric mean {geomean:.3f}x, "
+              f"highest {worst} {figures[worst]['ratio']:.2f}x (goals: <= 1.05x and no query above 1.10x)")
+        if args.json:
+            args.json.write_text(json.dumps({"scale": args.scale, "repeat": args.repeat, "threads": threads, "geomean": geomean, "queries": figures}, indent=2))
+    svc.close()
+    shutil.rmtree(audit_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
