@@ -53,11 +53,12 @@ def tables(project: str) -> None:
 
 def _read_only_description(project_id: str) -> dict | None:
     """The project's tables from the catalog and one registry read, without the query pipeline
-    (no engine, no policy compilation, no audit log: nothing is written)."""
+    (no engine, no policy compilation, no audit log: nothing is written). On a SQLite registry at the
+    current schema the read needs neither SQLAlchemy nor Alembic (:mod:`dataroom.registry.policy_row`)."""
     from dataroom.catalog import CatalogError, load_catalog
     from dataroom.project_view import describe_tables
     from dataroom.redaction import inspect_text
-    from dataroom.registry import Registry
+    from dataroom.registry.policy_row import policy_project
     from dataroom.settings import Settings
 
     if inspect_text(project_id, max_chars=64, what="the project id").problem is not None:
@@ -67,5 +68,5 @@ def _read_only_description(project_id: str) -> dict | None:
         catalog = load_catalog(settings.catalog_file)
     except CatalogError as exc:
         raise click.UsageError(str(exc)) from exc
-    found = Registry(settings.registry_database_url, catalog, seed=False).policy_project(project_id)
+    found = policy_project(settings.registry_database_url, catalog, project_id)
     return None if found is None else describe_tables(catalog, found)

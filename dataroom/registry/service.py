@@ -38,16 +38,13 @@ from dataroom.catalog import DEFAULT_COLUMN_CLASSES, ENGINES, Catalog, Classific
 from dataroom.outputs.policy import normalise_output_policy
 from dataroom.registry.models import HypothesisQuery, HypothesisRow, Meta, PhaseTransition, ProjectEvent, ProjectRow
 from dataroom.registry.phases import Phase, allowed_targets
+from dataroom.registry.policy_row import POLICY_COLUMNS, project_from_row
 
 if TYPE_CHECKING:
     from dataroom.registry.models_registry import ModelRegistry
 
 _PROJECTS = ProjectRow.__table__
-_POLICY_SELECT = select(
-    _PROJECTS.c.id, _PROJECTS.c.description, _PROJECTS.c.members, _PROJECTS.c.tenants, _PROJECTS.c.tables,
-    _PROJECTS.c.multi_tenant, _PROJECTS.c.column_classes, _PROJECTS.c.expires, _PROJECTS.c.status, _PROJECTS.c.output_policy,
-    _PROJECTS.c.engine,
-).where(_PROJECTS.c.id == bindparam("project_id"))
+_POLICY_SELECT = select(*(_PROJECTS.c[name] for name in POLICY_COLUMNS)).where(_PROJECTS.c.id == bindparam("project_id"))
 
 log = logging.getLogger(__name__)
 SECURITY_GROUP = "security"
@@ -355,21 +352,7 @@ class Registry:
         """The project as the query policy sees it: one primary-key read (Core, ~50 µs on SQLite), no caching."""
         with self.engine.connect() as conn:
             row = conn.execute(_POLICY_SELECT, {"project_id": project_id}).mappings().first()
-        if row is None:
-            return None
-        return Project(
-            id=row["id"],
-            description=row["description"],
-            members=list(row["members"]),
-            tenants=list(row["tenants"]),
-            tables=list(row["tables"]),
-            multi_tenant=row["multi_tenant"],
-            column_classes=[Classification(c) for c in row["column_classes"]],
-            expires=row["expires"],
-            status=row["status"],
-            output_policy=row["output_policy"],
-            engine=row["engine"],
-        )
+        return None if row is None else project_from_row(row)  # the light read (dataroom tables) shares it
 
     @property
     def models(self) -> "ModelRegistry":

@@ -54,6 +54,47 @@ def test_every_command_runs_its_help() -> None:
     assert all(f"  {name} " in listing for name in COMMANDS)
 
 
+# What `dataroom tables -p P` must not import (it read the catalog and one registry row): each of these
+# alone costs more than the 0.25 s start the command keeps (benchmarks/bench_cli_start.py has the figures).
+NOT_FOR_TABLES = ("sqlalchemy", "alembic", "polars", "pyarrow", "duckdb", "regopy", "psycopg", "rich", "mako",
+                  "dataroom.registry.service", "dataroom.registry.models", "dataroom.registry.schema",
+                  "dataroom.pipeline", "dataroom.engines", "dataroom.audit", "dataroom.policy")
+
+
+def run_tables(project: str) -> tuple[str, list[str]]:
+    """``dataroom tables -p project`` in a fresh interpreter (the environment's DATAROOM_HOME): its output and
+    which of NOT_FOR_TABLES it imported."""
+    probe = (
+        "import sys\nfrom dataroom.cli import main\ntry:\n    main(['tables', '-p', %r])\nexcept SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\nprint(sorted(m for m in sys.modules if m.startswith(%r)))" % (project, NOT_FOR_TABLES)
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    *listing, loaded = out.stdout.strip().splitlines()
+    return "\n".join(listing), eval(loaded)  # noqa: S307 - our own probe's printed list
+
+
+def test_tables_of_a_project_imports_neither_sqlalchemy_nor_the_pipeline(service, dataroom_home: Path) -> None:
+    """The room has run (the service seeded the registry): the listing comes from the catalog and one
+    SQLite read, whatever the project's state (dataroom/registry/policy_row.py)."""
+    service.registry.revoke("sam", "remediation-benchmark", reason="the light read answers for a revoked project too")
+    for project in ("remediation-acme", "remediation-benchmark"):
+        listing, loaded = run_tables(project)
+        assert loaded == [], loaded
+        described = service.project_tables(project)
+        assert listing.splitlines()[0] == f"{described['tables'][0]['table']}  (tenant: {described['tables'][0]['tenant']})"
+        assert len(listing.splitlines()) == sum(1 + len(t["columns"]) for t in described["tables"])
+
+
+def test_tables_in_a_fresh_home_seeds_the_registry_as_before(dataroom_home: Path) -> None:
+    """No registry yet: the Registry creates it and the query service seeds it (heavy, once); then light."""
+    assert not (dataroom_home / "registry.sqlite").exists()
+    first, loaded = run_tables("remediation-acme")
+    assert first.startswith("acme.findings  (tenant: acme)") and "sqlalchemy" in loaded
+    again, loaded = run_tables("remediation-acme")
+    assert again == first and loaded == []
+
+
 def test_demo_rows_default_is_the_demo_datas() -> None:
     from dataroom import demo_data
     from dataroom.cli.catalog import DEMO_ROWS
