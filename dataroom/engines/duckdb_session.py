@@ -28,6 +28,7 @@ from dataroom.result_names import with_unique_names
 # Table functions a session's physical plan may contain: the project's Parquet views and Arrow
 # sources. Everything else (range, read_blob, duckdb_settings, ...) is refused by the guard.
 ALLOWED_SCANS = {"READ_PARQUET", "PYTHON_ARROW_SCAN"}
+GUARD_METRICS = ("operator.type", "operator.extra_info")  # what the profile must hold for the guard
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Session:
         self._con.execute("SET parquet_metadata_cache = true")
         # The guard reads the plan that executed from the profiler (planning once, not twice).
         self._con.execute("PRAGMA enable_profiling = 'no_output'")
+        # ... collecting only what the guard reads: no per-operator timings or row counts to pay for.
+        self._con.execute(f"SET tracked_metrics = {_literal_list(list(GUARD_METRICS))}")
         self._con.execute("SET lock_configuration = true")
 
     def check(self, sql: str) -> str:
