@@ -3,7 +3,7 @@
 A statement that exhausts the worker's address space usually fails cleanly (DuckDB raises, the
 worker answers ``memory_limit``), but an allocation failure inside native code that does not
 check for it ends in SIGSEGV or SIGABRT. To tell that apart from other crashes, the worker
-samples its own address space every few milliseconds into 16 bytes of shared memory (a memfd
+samples its own address space every few milliseconds while a statement runs into 16 bytes of shared memory (a memfd
 the parent created and passed down); after a death the parent reads the last sample.
 """
 
@@ -14,6 +14,8 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _LAYOUT = struct.Struct("<QQ")  # (address space when the cap was set, address space now)
 SAMPLE_S = 0.005
@@ -35,18 +37,32 @@ class MemoryGauge:
         return max(0, now - base) if base else 0
 
     def start_sampling(self, base: int) -> None:
-        """Worker: publish ``base`` and keep publishing the current address space (daemon thread)."""
+        """Worker: publish ``base``, then the current address space every few milliseconds while
+        :meth:`busy` (a daemon thread; an idle worker is not woken 200 times a second)."""
         _LAYOUT.pack_into(self._map, 0, base, base)
         page = os.sysconf("SC_PAGE_SIZE")
+        self._busy = threading.Event()
 
         def sample() -> None:
             with open("/proc/self/statm", "rb", buffering=0) as statm:
                 while True:
                     statm.seek(0)
                     _LAYOUT.pack_into(self._map, 0, base, int(statm.read(64).split()[0]) * page)
-                    time.sleep(SAMPLE_S)
+                    if self._busy.is_set():
+                        time.sleep(SAMPLE_S)
+                    else:  # one sample after the statement ended, then sleep until the next one
+                        self._busy.wait()
 
         threading.Thread(target=sample, name="memory-gauge", daemon=True).start()
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Worker: sample while a statement runs."""
+        self._busy.set()
+        try:
+            yield
+        finally:
+            self._busy.clear()
 
     def close(self) -> None:
         self._map.close()

@@ -114,12 +114,13 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
         if test_hooks and TEST_ABORT_MARKER in sql:
             os.abort()
         try:
-            table = session.execute(sql, max_rows=request["max_rows"], timeout_s=request["timeout_s"])
-            groups = suppressed = None
-            if request.get("finish"):  # an output policy: keep the supported groups (dataroom/outputs/aggregation.py)
-                groups = table.num_rows
-                table, suppressed = finish_groups(table, Finish.from_dict(request["finish"]))
-            fd, size = write_sealed(table)
+            with gauge.busy():
+                table = session.execute(sql, max_rows=request["max_rows"], timeout_s=request["timeout_s"])
+                groups = suppressed = None
+                if request.get("finish"):  # an output policy: keep the supported groups (dataroom/outputs/aggregation.py)
+                    groups = table.num_rows
+                    table, suppressed = finish_groups(table, Finish.from_dict(request["finish"]))
+                fd, size = write_sealed(table)
             reply(reply="ok", rows=table.num_rows, size=size, groups=groups, suppressed=suppressed)
             send_sealed(conn, fd)
         except EngineRefusal as refusal:
