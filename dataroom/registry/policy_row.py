@@ -5,10 +5,11 @@
 :class:`~dataroom.catalog.Project` with the same :func:`project_from_row`, so the two cannot disagree
 on what a row means. The light read exists for ``dataroom tables`` (issue 17 item 7: start in
 ≤ 0.25 s, while importing SQLAlchemy and Alembic alone takes longer than that): it answers only for
-a SQLite registry whose schema is exactly :data:`HEAD_REVISION`, in one read-only transaction, and
-writes nothing. Anything else (another database, no file yet, a schema behind or ahead of this code,
-a locked or unreadable file, a value it cannot decode) is :data:`UNREAD`, and :func:`policy_project`
-takes the Registry's own path, which creates, upgrades or refuses exactly as it always did.
+a SQLite registry stamped at :data:`~dataroom.registry.migrations.HEAD_REVISION`, in one read-only
+transaction, and writes no data. Anything else (another database, no file yet, a schema behind or
+ahead of this code, a locked or unreadable file, a value it cannot decode) is :data:`UNREAD`, and
+:func:`policy_project` takes the Registry's own path, which creates, upgrades or refuses exactly as
+it always did.
 """
 
 from __future__ import annotations
@@ -22,13 +23,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote
 
 from dataroom.catalog import Classification, Project
+from dataroom.registry.migrations import HEAD_REVISION  # a database at any other revision is UNREAD
 
 if TYPE_CHECKING:
     from dataroom.catalog import Catalog
 
-# Alembic's head (dataroom/registry/migrations/versions): tests/registry/test_policy_row.py proves them equal,
-# so a new migration that forgets this constant fails the suite. A database at any other revision is UNREAD.
-HEAD_REVISION: Final = "0004"
 
 # The columns the query policy reads, and how SQLite stores each (the test checks them against the ORM's types).
 POLICY_COLUMNS: Final[dict[str, str]] = {

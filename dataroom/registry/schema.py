@@ -16,15 +16,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
+from dataroom.registry.migrations import HEAD_REVISION
 from dataroom.registry.models import Base
+
+if TYPE_CHECKING:  # Alembic loads only when the schema must change or be compared (prepare's fast path skips it)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -53,6 +54,8 @@ class UpgradeResult:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config for the packaged migrations, bound to ``connection`` (no alembic.ini)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -61,6 +64,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -72,7 +77,18 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _stamped_at_known_head(engine: Engine) -> bool:
+    """The database's version table holds exactly :data:`~dataroom.registry.migrations.HEAD_REVISION`:
+    one read, without importing Alembic (every broker, review and CLI process starts here)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return False
+        return list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()) == [HEAD_REVISION]
 
 
 def _lock(connection: Connection) -> None:
@@ -127,6 +143,9 @@ def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
     dataroom without a version table (``create_all``) is taken as at head if it matches the models,
     else as at the baseline revision.
     """
+    from alembic import command
+    from alembic.migration import MigrationContext
+
     with _sqlite_schema_lock(engine), engine.begin() as connection:
         _lock(connection)
         before = current_revision(connection)
@@ -151,12 +170,16 @@ def prepare(engine: Engine) -> None:
     New database: current tables, stamped at head. Behind head: upgraded on SQLite, refused
     elsewhere with the command to run. Ahead of head (a newer dataroom migrated it): refused.
     """
+    if _stamped_at_known_head(engine):
+        return
     head = head_revision()
     with _sqlite_schema_lock(engine):
         _prepare_locked(engine, head)
 
 
 def _prepare_locked(engine: Engine, head: str) -> None:
+    from alembic.migration import MigrationContext
+
     with engine.begin() as connection:
         _lock(connection)
         current = current_revision(connection)
@@ -183,5 +206,8 @@ def _prepare_locked(engine: Engine, head: str) -> None:
 
 def schema_differences(connection: Connection) -> list[object]:
     """What differs between the database's schema and the models (empty when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, Base.metadata))

@@ -60,7 +60,7 @@ def _every_state(url: str, catalog: Catalog) -> Registry:
 
 
 def test_head_revision_is_alembics() -> None:
-    assert HEAD_REVISION == head_revision(), "a new migration: set HEAD_REVISION in dataroom/registry/policy_row.py"
+    assert HEAD_REVISION == head_revision(), "a new migration: set HEAD_REVISION in dataroom/registry/migrations/__init__.py"
 
 
 def test_policy_columns_are_the_orms_and_the_projects() -> None:
