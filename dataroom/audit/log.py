@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from dataroom.audit.checkpoints import frontier_of, last_checkpoint, make_checkpoint, record_leaf
+from dataroom.audit.group_commit import GroupCommit
 from dataroom.audit.keys import Signer, hand_to_directory_owner, kms_signer, load_or_create_signing_key
 from dataroom.audit.merkle import Frontier
 
@@ -184,6 +185,8 @@ class AuditLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._last_timer_check = time.monotonic()
+        self._commits = GroupCommit()
+        self._head_lock = threading.Lock()
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's descriptors share its flock, its lock may be held by a thread that is not here."""
@@ -232,16 +235,30 @@ class AuditLog:
         ``durable=False`` (a query's completion record) skips the fsync and the head update: the
         next durable append, or the next checkpoint, makes it durable along with its own line. A
         crash in between can lose it (never a decision record: those are always durable before
-        anything runs), and the head never names a record that might not survive.
+        anything runs), and the head never names a record that might not survive. Durable appends
+        of several threads at once share an fsync (:mod:`dataroom.audit.group_commit`).
         """
         with self._exclusive() as fd:
             state = self._sync(fd)
-            chained = self._write_record(fd, state, record, durable)
+            chained = self._write_record(fd, state, record, durable=False)
+            written = state.offset
             due = state.frontier.size - self._signed_tree_size >= self.checkpoint_every
             self._start_timer()
         if due:
             self._wake.set()  # the timer thread signs; this query does not wait for it
+        if durable:  # outside the lock: concurrent appends share one fsync (group commit)
+            self._commits.wait_durable(written, self._flush)
         return chained
+
+    def _flush(self) -> int:
+        """fsync everything this process has written (and the file holds) so far, then point the head at it."""
+        with self._lock:
+            fd, state = self._open(), self._state
+            assert state is not None  # only called after an append
+            offset, seq, digest = state.offset, state.seq, state.hash
+        os.fsync(fd)
+        self._write_head(seq, digest)
+        return offset
 
     def _write_record(self, fd: int, state: _Tail, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         chained = {**record, "seq": state.seq + 1, "prev_hash": state.hash}
@@ -433,13 +450,21 @@ class AuditLog:
             self._timer.start()
 
     def _write_head(self, seq: int, digest: str) -> None:
-        """Overwrite the fixed-width head record in place (one small write, no rename)."""
-        if self._head_fd is None:
-            created = not self.head_path.exists()
-            self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-            if created:
-                hand_to_directory_owner(self.head_path)
-        os.pwrite(self._head_fd, json.dumps({"seq": seq, "hash": digest}).ljust(HEAD_WIDTH).encode(), 0)
+        """Overwrite the fixed-width head record in place (one small write, no rename), never
+        moving it back: group commits of several threads and processes finish in any order."""
+        with self._head_lock:
+            if self._head_fd is None:
+                created = not self.head_path.exists()
+                self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+                if created:
+                    hand_to_directory_owner(self.head_path)
+            fcntl.flock(self._head_fd, fcntl.LOCK_EX)
+            try:
+                current = _head_seq(os.pread(self._head_fd, HEAD_WIDTH, 0))
+                if current is None or seq > current:
+                    os.pwrite(self._head_fd, json.dumps({"seq": seq, "hash": digest}).ljust(HEAD_WIDTH).encode(), 0)
+            finally:
+                fcntl.flock(self._head_fd, fcntl.LOCK_UN)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order (raises ``ValueError`` on a line that is not JSON)."""
@@ -462,6 +487,14 @@ class AuditLog:
         except (FileNotFoundError, ValueError):
             return None
         return value if isinstance(value, dict) else None
+
+
+def _head_seq(data: bytes) -> int | None:
+    """The seq a head file names (None: empty or unreadable, so any head may replace it)."""
+    try:
+        return int(json.loads(data)["seq"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _run_timer(ref: "weakref.ref[AuditLog]", wake: threading.Event, stop: threading.Event, interval: float) -> None:
