@@ -15,7 +15,6 @@ before it runs, the plan that executed (DuckDB's profile) before its result leav
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from dataroom.engines.errors import EngineRefusal
+from dataroom.engines.watchdog import Watchdog
 from dataroom.result_names import with_unique_names
 
 # Table functions a session's physical plan may contain: the project's Parquet views and Arrow
@@ -133,6 +133,7 @@ class Session:
         # ... collecting only what the guard reads: no per-operator timings or row counts to pay for.
         self._con.execute(f"SET tracked_metrics = {_literal_list(list(GUARD_METRICS))}")
         self._con.execute("SET lock_configuration = true")
+        self._watchdog = Watchdog(self._con.interrupt)  # the time limit of each statement
 
     def check(self, sql: str) -> str:
         """The engine's guard, before execution: exactly one read statement; returns it."""
@@ -156,27 +157,23 @@ class Session:
 
     def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> pa.Table:
         """Run one (already decided) statement; refusals for the time limit and the row cap."""
-        timer = threading.Timer(timeout_s, self._con.interrupt)
-        timer.daemon = True
-        timer.start()
         try:
             statement = self.check(sql)
-            try:
-                reader = self._con.sql(statement).to_arrow_reader(batch_size=65_536)
-            except pa.ArrowInvalid as exc:  # e.g. lists nested past Arrow's 64 levels: the query's shape, bad input
-                raise duckdb.InvalidInputException(f"the result cannot be returned as Arrow ({exc}): nest or widen it less") from exc
-            batches, rows = [], 0
-            for batch in reader:
-                rows += batch.num_rows
-                if rows > max_rows:
-                    raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
-                batches.append(batch)
+            with self._watchdog.armed(timeout_s):
+                try:
+                    reader = self._con.sql(statement).to_arrow_reader(batch_size=65_536)
+                except pa.ArrowInvalid as exc:  # e.g. lists nested past Arrow's 64 levels: the query's shape, bad input
+                    raise duckdb.InvalidInputException(f"the result cannot be returned as Arrow ({exc}): nest or widen it less") from exc
+                batches, rows = [], 0
+                for batch in reader:
+                    rows += batch.num_rows
+                    if rows > max_rows:
+                        raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
+                    batches.append(batch)
             self.check_executed_plan()
             return with_unique_names(pa.Table.from_batches(batches, schema=reader.schema))  # Polars needs unique names
         except duckdb.InterruptException as exc:
             raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more") from exc
-        finally:
-            timer.cancel()
 
     def close(self) -> None:
         self._con.close()
