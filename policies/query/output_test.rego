@@ -56,3 +56,16 @@ test_typos_are_answered_first if {
 	facts := {"tables": ["acme.findings"], "tenants": ["acme"], "unresolved_columns": ["asset_hostnam"]}
 	output.reasons({"project": project, "facts": facts, "output": plan(["count_star"])}) == set()
 }
+
+test_every_summarising_aggregate_is_recognised if {
+	every name in ["count", "count_star", "sum", "avg", "stddev_samp", "regr_r2", "kurtosis_pop", "bool_or"] {
+		output.summarising(name)
+	}
+}
+
+test_parts_and_pairs_of_summarising_names_are_not if {
+	not output.summarising("coun")
+	not output.summarising("count sum")
+	not output.summarising("")
+	not output.summarising("min")
+}
