@@ -46,7 +46,11 @@ from dataroom.settings import Settings
 from dataroom.storage import local_parquet_files
 
 SESSION_TTL_S = 900  # specs (and their workers) are rebuilt after this: source files may change
+# Idle workers a session keeps: at least this many, and as many as it has had statements running at
+# once since it was built (a burst of concurrent queries does not pay a worker start-up for each
+# query beyond the second), up to the most the broker runs at once (its query threads).
 IDLE_WORKERS_PER_SESSION = 2
+MAX_IDLE_WORKERS_PER_SESSION = 8
 WORKER_START_TIMEOUT_S = 120
 # A worker that dies after taking this share of its budget (see gauge.py) ran out of memory in
 # native code that does not report it (an allocation failure outside DuckDB's checks can end in
@@ -176,6 +180,11 @@ class _Pool:
     spec: SessionSpec
     created: float = field(default_factory=time.monotonic)
     idle: list[Worker] = field(default_factory=list)
+    busy: int = 0  # workers of this pool running a statement now
+    peak: int = 0  # the most that ran at once
+
+    def keeps_another_idle(self) -> bool:
+        return len(self.idle) < min(max(IDLE_WORKERS_PER_SESSION, self.peak), MAX_IDLE_WORKERS_PER_SESSION)
 
     def current(self, project: Project) -> bool:
         return self.project == project and time.monotonic() - self.created < SESSION_TTL_S
@@ -249,12 +258,19 @@ class SupervisedEngine(Engine):
             pool = _Pool(project, self.session_spec(project))
             with self._lock:
                 self._pools[key] = pool
+        with self._lock:
+            pool.busy += 1
+            pool.peak = max(pool.peak, pool.busy)
         return pool, worker
 
-    def _checkin(self, user: str, pool: _Pool, worker: Worker) -> None:
+    def _checkin(self, user: str, pool: _Pool, worker: Worker | None) -> None:
+        """Back to the pool's idle workers, or stopped; ``None``: no worker could be started."""
         with self._lock:
+            pool.busy -= 1
+            if worker is None:
+                return
             current = self._pools.get((user, pool.project.id)) is pool
-            if worker.usable and current and len(pool.idle) < IDLE_WORKERS_PER_SESSION:
+            if worker.usable and current and pool.keeps_another_idle():
                 pool.idle.append(worker)
                 return
         if worker.usable:
@@ -270,9 +286,9 @@ class SupervisedEngine(Engine):
         if cancellation.requested:
             raise EngineRefusal("cancelled", "the query was cancelled before it ran")
         pool, worker = self._checkout(user, project)
-        if worker is None:
-            worker = self._new_worker(pool.spec)
         try:
+            if worker is None:
+                worker = self._new_worker(pool.spec)
             return worker.run(
                 sql,
                 max_rows=self.settings.max_rows,

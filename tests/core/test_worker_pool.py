@@ -1,0 +1,71 @@
+"""Worker pools: a session keeps as many warm workers as it has had statements running at once.
+
+Before, a session kept two idle workers whatever its load, so every statement beyond the second
+of a burst paid a worker start-up (a fresh interpreter importing DuckDB: ~0.3 s) and a broker
+under 50 clients spent its time starting and stopping processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataroom.catalog import load_catalog
+from dataroom.engines.supervisor import IDLE_WORKERS_PER_SESSION, MAX_IDLE_WORKERS_PER_SESSION, SupervisedEngine
+from dataroom.settings import Settings
+
+
+@pytest.fixture
+def engine(dataroom_home: Path):
+    catalog = load_catalog(dataroom_home / "catalog.toml")
+    eng = SupervisedEngine(Settings(threads=1, memory_limit="256MB", worker_memory_limit="1GiB"), catalog)
+    yield eng, catalog.projects["remediation-acme"]
+    eng.close()
+
+
+def burst(eng: SupervisedEngine, project, size: int) -> set[int]:
+    """``size`` statements running at once, as the broker's threads would hold them; returns the workers' pids."""
+    held = []
+    for _ in range(size):
+        pool, worker = eng._checkout("alice", project)
+        held.append((pool, worker or eng._new_worker(pool.spec)))
+    for pool, worker in held:
+        eng._checkin("alice", pool, worker)
+    return {worker.process.pid for _, worker in held}
+
+
+def idle_pids(eng: SupervisedEngine, project) -> set[int]:
+    return {w.process.pid for w in eng._pools[("alice", project.id)].idle}
+
+
+def test_a_burst_keeps_its_workers_warm(engine) -> None:
+    eng, project = engine
+    first = burst(eng, project, 4)
+    assert idle_pids(eng, project) == first  # all four kept, not two
+    again = burst(eng, project, 4)
+    assert again == first  # the next burst starts no worker
+    assert eng.execute("alice", project, "SELECT count(*) AS n FROM acme.findings").table.num_rows == 1
+
+
+def test_a_quiet_session_keeps_what_it_used_and_a_storm_no_more_than_the_cap(engine) -> None:
+    eng, project = engine
+    burst(eng, project, 1)
+    assert len(idle_pids(eng, project)) == 1  # one statement at a time: one worker
+    burst(eng, project, MAX_IDLE_WORKERS_PER_SESSION + 2)
+    assert len(idle_pids(eng, project)) == MAX_IDLE_WORKERS_PER_SESSION
+    assert IDLE_WORKERS_PER_SESSION <= MAX_IDLE_WORKERS_PER_SESSION
+
+
+def test_a_worker_that_cannot_start_does_not_count_as_busy(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    eng, project = engine
+    burst(eng, project, 1)
+    eng._pools[("alice", project.id)].idle.clear()
+
+    def fail(spec):
+        raise OSError("no process")
+
+    monkeypatch.setattr(eng, "_new_worker", fail)
+    with pytest.raises(OSError):
+        eng.execute("alice", project, "SELECT 1 AS x")
+    assert eng._pools[("alice", project.id)].busy == 0
