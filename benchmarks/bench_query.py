@@ -28,6 +28,7 @@ from benchmarks.bench_support import demo_home, interleaved_medians_ms, median_m
 
 from dataroom.analysis import analyse  # noqa: E402
 from dataroom.audit import AuditLog  # noqa: E402
+from dataroom.engines.duckdb_session import Session  # noqa: E402
 from dataroom.pipeline import Outcome, QueryService  # noqa: E402
 from dataroom.settings import Settings  # noqa: E402
 
@@ -89,6 +90,13 @@ def main() -> None:
     inner = getattr(svc.policy, "inner", svc.policy)
     decision_miss = median_ms(lambda: inner.decide(policy_input), n)
     decision_hit = median_ms(lambda: svc.policy.decide(policy_input), n)
+    # The engine guard alone, in a session like a worker's: the statement check before execution
+    # and the check of the executed plan's profile after it (no second planning).
+    session = Session(svc.engine.session_spec(svc.project_for("remediation-acme")))
+    guarded = QUERIES["join reference"].format(**governed_names)
+    session.execute(guarded, max_rows=10**6, timeout_s=600)
+    guard = median_ms(lambda: (session.check(guarded), session.check_executed_plan()), n)
+    session.close()
     log = AuditLog(audit_dir / "bench-append.jsonl")
     record = {"type": "decision", "decision_id": "x", "input": policy_input, "result": {"allow": True, "reasons": []}}
     append = median_ms(lambda: log.append(record), n)
@@ -101,6 +109,7 @@ def main() -> None:
     print(f"  of which: analysis                 {analysis:7.3f} ms")
     print(f"            policy decision, miss    {decision_miss:7.3f} ms   (goal <= 0.8 ms)")
     print(f"            policy decision, hit     {decision_hit:7.3f} ms   (goal <= 0.3 ms)")
+    print(f"            engine guard             {guard:7.3f} ms   (statement check + executed plan's profile, join query)")
     print(f"            durable audit append     {append:7.3f} ms   (the decision record: written and fsync'd)")
     print(f"            completion append        {append_lazy:7.3f} ms   (written; durable with the next fsync)")
     if args.json:
@@ -112,6 +121,7 @@ def main() -> None:
                     "analysis_ms": analysis,
                     "policy_ms": {"miss": decision_miss, "hit": decision_hit},
                     "audit_append_ms": {"durable": append, "completion": append_lazy},
+                    "guard_ms": guard,
                     "ratios": ratios,
                 },
                 indent=2,
