@@ -7,7 +7,8 @@ floor every command pays. No assertion: the README's performance section records
     .venv/bin/python benchmarks/bench_cli_start.py [--repeat 9] [--baseline DIR]
 
 ``--baseline DIR`` also runs each command against an older copy of the package (``git archive
-<commit> dataroom | tar -x -C DIR``), interleaved with the current one.
+<commit> dataroom policies | tar -x -C DIR``: the policies seed its fresh registry), interleaved
+with the current one.
 """
 
 from __future__ import annotations
