@@ -135,12 +135,13 @@ class Session:
         self._con.execute("SET lock_configuration = true")
         self._watchdog = Watchdog(self._con.interrupt)  # the time limit of each statement
 
-    def check(self, sql: str) -> str:
-        """The engine's guard, before execution: exactly one read statement; returns it."""
+    def check(self, sql: str) -> duckdb.Statement:
+        """The engine's guard, before execution: exactly one read statement; returns it, parsed
+        (DuckDB executes the parsed statement: what was checked is what runs, parsed once)."""
         statements = duckdb.extract_statements(sql)
         if len(statements) != 1 or statements[0].type is not duckdb.StatementType.SELECT:
             raise EngineRefusal("engine_guard", "the engine runs exactly one read (SELECT) statement")
-        return statements[0].query
+        return statements[0]
 
     def check_executed_plan(self) -> None:
         """The engine's guard, after execution and before the result leaves: the physical plan
