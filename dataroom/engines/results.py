@@ -1,6 +1,6 @@
 """Results cross from a worker to the broker as sealed shared memory, not through the socket.
 
-The worker writes the result's Arrow IPC stream straight into a memfd, unmaps it and seals it
+The worker writes the result's Arrow IPC stream straight into a memfd and seals it
 (no write, grow or shrink; no more seals), then passes the descriptor over the socket
 (SCM_RIGHTS). The broker checks the seals before it trusts a byte, maps the file read-only and
 reads the table from the mapping without a copy. Because the seals forbid writes, the bytes the
@@ -26,21 +26,17 @@ class UnsealedResult(RuntimeError):
 
 
 def write_sealed(table: pa.Table) -> tuple[int, int]:
-    """Worker: ``table`` as one IPC stream in a sealed memfd; returns (descriptor, size)."""
-    mock = pa.MockOutputStream()
-    with pa.ipc.new_stream(mock, table.schema) as writer:
-        writer.write_table(table)
-    size = mock.size()
+    """Worker: ``table`` as one IPC stream in a sealed memfd; returns (descriptor, size).
+
+    Written with ``write`` calls, not through a mapping: the kernel fills the file's pages as it
+    copies (a fresh mapping would fault on every page), and the size need not be known first.
+    """
     fd = os.memfd_create("dataroom-result", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        os.ftruncate(fd, size)
-        mapping = mmap.mmap(fd, size)
-        sink = pa.FixedSizeBufferWriter(pa.py_buffer(mapping))
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        sink.close()
-        del sink, writer  # they hold the exported buffer: the mapping cannot close before them
-        mapping.close()
+        with os.fdopen(fd, "wb", closefd=False, buffering=0) as sink:
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            size = sink.tell()
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
     except BaseException:
         os.close(fd)
