@@ -71,6 +71,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_query.py
+	$(PY) benchmarks/bench_tpch.py
 	PATH=$(CURDIR)/node_modules/.bin:$$PATH $(PY) benchmarks/bench_broker.py
 
 clean:
