@@ -1,6 +1,7 @@
 """The audit log: hash-chained records, RFC 6962 Merkle checkpoints signed with Ed25519, and their verifier.
 
-* :mod:`~dataroom.audit.log` — :class:`AuditLog` (append, records, checkpoint), the record shapes;
+* :mod:`~dataroom.audit.log` — :class:`AuditLog` (append, records, checkpoint); :mod:`~dataroom.audit.records` the record shapes;
+* :mod:`~dataroom.audit.group_commit` — one fsync for the decision records of queries arriving at once;
 * :mod:`~dataroom.audit.merkle` — RFC 6962 tree heads, inclusion and consistency proofs;
 * :mod:`~dataroom.audit.keys` — the writer's Ed25519 key and its published public key;
 * :mod:`~dataroom.audit.checkpoints` — the signed checkpoint lines;

@@ -21,7 +21,6 @@ the public key. A line torn by a crash is cut off by the next writer and recorde
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -30,7 +29,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +39,9 @@ from dataroom.audit.checkpoints import frontier_of, last_checkpoint, make_checkp
 from dataroom.audit.group_commit import GroupCommit
 from dataroom.audit.keys import Signer, hand_to_directory_owner, kms_signer, load_or_create_signing_key
 from dataroom.audit.merkle import Frontier
+from dataroom.audit.records import attempts, canonical_json, decision_record, fold_attempt, new_decision_id, record_hash, utc_now
+
+__all__ = ["AuditLog", "GENESIS_HASH", "attempts", "canonical_json", "decision_record", "fold_attempt", "new_decision_id", "record_hash", "utc_now"]
 
 if TYPE_CHECKING:
     from dataroom.audit.verify import VerifyResult
@@ -52,57 +53,6 @@ GENESIS_HASH = "0" * 64
 HEAD_WIDTH = 128  # the head record is padded to a fixed width so it can be overwritten in place
 CATCH_UP_CHUNK = 8 << 20  # a writer catching up on a long unsigned stretch reads it this much at a time
 TORN_KEEP_BYTES = 65536  # a torn line's bytes kept in its torn_tail record (the rest is hashed)
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def record_hash(record: dict[str, Any]) -> str:
-    """SHA-256 of the record without its own ``hash`` field."""
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
-
-
-def new_decision_id() -> str:
-    return str(uuid.uuid4())
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def decision_record(
-    *,
-    path: str,
-    input_doc: dict[str, Any],
-    allow: bool,
-    reasons: list[dict[str, str]],
-    outcome: str,
-    revision: str,
-    labels: dict[str, Any],
-    metrics: dict[str, Any],
-    error: str | None = None,
-    decision_id: str | None = None,
-) -> dict[str, Any]:
-    """One query attempt's ``decision`` record in OPA's decision-log shape.
-
-    The pipeline writes one for every query it sees; the broker for requests it refuses before
-    the pipeline (no token, wrong scope, bad body). Both go through here, so the shape is one.
-    """
-    return {
-        "type": "decision",
-        "decision_id": decision_id or new_decision_id(),
-        "timestamp": utc_now(),
-        "path": path,
-        "input": input_doc,
-        "result": {"allow": allow, "reasons": reasons},
-        "outcome": outcome,
-        "error": error,
-        "bundles": {"dataroom/query": {"revision": revision}},
-        "labels": {"app": "dataroom", **labels},
-        "metrics": metrics,
-    }
 
 
 @dataclass
@@ -517,19 +467,3 @@ def _run_timer(ref: "weakref.ref[AuditLog]", wake: threading.Event, stop: thread
             except Exception:
                 log.exception("audit: checkpoint failed (will retry)")
         del audit
-
-
-def fold_attempt(by_id: dict[str, dict[str, Any]], record: dict[str, Any]) -> None:
-    """Add one record to ``by_id``: a decision starts an attempt, its completion is attached to it."""
-    if record.get("type") == "decision":
-        by_id[record["decision_id"]] = {**record, "completion": None}
-    elif record.get("type") == "completion" and record.get("decision_id") in by_id:
-        by_id[record["decision_id"]]["completion"] = record
-
-
-def attempts(records: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold decision and completion records into one row per query attempt, in order."""
-    by_id: dict[str, dict[str, Any]] = {}
-    for record in records:
-        fold_attempt(by_id, record)
-    return list(by_id.values())

@@ -30,8 +30,6 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-import pyarrow as pa
-
 from dataroom.catalog import Catalog, Project, visible_columns
 from dataroom.engines.cancellation import Cancellation
 from dataroom.engines.base import Engine, ExecutionResult
