@@ -84,11 +84,12 @@ def write_catalog(home: Path) -> None:
 
 def same_result(governed: pa.Table, raw: pa.Table) -> str | None:
     """None when the results are equal (floats to 1e-9 relative: parallel sums add in any order), else why not."""
+    if governed.column_names != raw.column_names:
+        return f"columns {governed.column_names} vs raw {raw.column_names}"
     if governed.shape != raw.shape:
         return f"shape {governed.shape} vs raw {raw.shape}"
-    g_rows, r_rows = governed.to_pylist(), raw.to_pylist()
-    g_rows = [tuple(row.values()) for row in g_rows]
-    r_rows = [tuple(row.values()) for row in r_rows]
+    g_rows = [tuple(row.values()) for row in governed.to_pylist()]
+    r_rows = [tuple(row.values()) for row in raw.to_pylist()]
     if not all(_rows_equal(a, b) for a, b in zip(g_rows, r_rows)):
         if all(_rows_equal(a, b) for a, b in zip(sorted(g_rows, key=repr), sorted(r_rows, key=repr))):
             return None  # the same rows; ties of the ORDER BY came out in another order
