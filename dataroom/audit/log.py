@@ -217,7 +217,9 @@ class AuditLog:
         body = canonical_json(chained)  # what the hash covers (record_hash recomputes it on verify)
         chained["hash"] = hashlib.sha256(body.encode()).hexdigest()
         line = (body[:-1] + f',"hash":"{chained["hash"]}"}}\n').encode()
-        os.write(fd, line)
+        view = memoryview(line)
+        while view:  # a short write (a full disk, a signal) is continued, or raises before the state moves
+            view = view[os.write(fd, view) :]
         if durable:
             os.fsync(fd)
         state.offset += len(line)
