@@ -30,7 +30,7 @@ from dataroom.catalog import Catalog, load_catalog
 from dataroom.hub.accounts import Account, AccountError, ensure_account
 from dataroom.hub.config import HubOptions, build_hub_config, write_hub_config
 from dataroom.hub.isolation import installation_problems, own_tree, secure_state_dir
-from dataroom.hub.logs import HUB_LOG, failure_report, log_to_file, new_log, prepare_log_dir
+from dataroom.hub.logs import HUB_LOG, failure_report, fatal_start_error, log_to_file, new_log, prepare_log_dir
 
 PROXY_EXECUTABLE = "configurable-http-proxy"
 PASSWORD_FILE = "demo-password"
@@ -246,6 +246,9 @@ class DataRoomHub:
                 raise HubStartError(f"JupyterHub exited with code {self.proc.returncode} during start-up{self._log_tail()}")
             if time.monotonic() > deadline:
                 raise HubStartError(f"{', '.join(pending)} did not answer within {timeout:.0f} s{self._log_tail()}")
+            fatal = fatal_start_error(self.log_dir) if self.log_dir is not None else None
+            if fatal is not None:  # no need to wait out the timeout
+                raise HubStartError(f"the room cannot start ({fatal}){self._log_tail()}")
             for name, url in list(pending.items()):
                 try:
                     if requests.get(url, timeout=2).status_code == 200:
@@ -304,6 +307,13 @@ class DataRoomHub:
             if pid and _runs_in(pid, self.options.state_dir) and stop_pid(pid):
                 stopped.append(pid)
             path.unlink(missing_ok=True)
+        # A component still starting when the Hub stopped (a start-up that failed fast) has no pid
+        # file yet, and would write one and run on: whatever works in the state directory is ours.
+        for pid in _processes_in(self.options.state_dir):
+            if stop_pid(pid):
+                stopped.append(pid)
+        for path in self.pid_files():
+            path.unlink(missing_ok=True)
         self.options.hub_pid_file.unlink(missing_ok=True)
         return stopped
 
@@ -331,6 +341,19 @@ def _runs_in(pid: int, state_dir: Path) -> bool:
     except OSError:
         return False
     return cwd == state_dir.resolve() or state_dir.resolve() in cwd.parents
+
+
+def _processes_in(state_dir: Path) -> list[int]:
+    """Processes working in ``state_dir``, except this one and its ancestors (a shell started there)."""
+    spared, pid = set(), os.getpid()
+    while pid > 1 and pid not in spared:
+        spared.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the parent's pid
+        except (OSError, IndexError, ValueError):
+            break
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if pid not in spared and _runs_in(pid, state_dir)]
 
 
 def python_has_jupyterhub(python: str = sys.executable) -> bool:

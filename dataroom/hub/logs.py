@@ -26,14 +26,32 @@ LOG_FILE_MODE = 0o600
 _WRAP = 'exec "$0" "$@" >>"$DATAROOM_SERVICE_LOG" 2>&1'
 
 _RELEVANT = re.compile(r"(^\[[EC] |\b(ERROR|CRITICAL|Traceback|Exception|Error|error|refused|denied|failed|Failed)\b)")
+# Start-up failures no component recovers from: waiting for the room to answer would only wait
+# out the timeout (a taken port may even accept connections and never answer them).
+FATAL_AT_START = re.compile(r"EADDRINUSE|[Aa]ddress already in use")
 HINTS = [
-    (re.compile(r"EADDRINUSE|[Aa]ddress already in use"), "a port is taken: choose another with --port (or stop what listens there)"),
+    (FATAL_AT_START, "a port is taken: choose another with --port (or stop what listens there)"),
     (re.compile(r"Failed to stop proxy|proxy.*(?:running|exited)"), "a proxy left by an earlier run may hold the port: stop it by its pid (see `ps`) and start again"),
     (re.compile(r"Permission denied|PermissionError"), "an account cannot reach a file: keep the checkout, $DATAROOM_HOME and --state-dir where other accounts can traverse (README, \"Where the room runs\")"),
     (re.compile(r"CatalogError|catalog"), "the catalog may be invalid: check $DATAROOM_HOME/catalog.toml (`dataroom tables -p PROJECT` says what is wrong)"),
     (re.compile(r"ModuleNotFoundError|ImportError"), "the installation is incomplete: run `make setup`"),
 ]
 GENERIC_HINT = "run again with --verbose to watch every component start"
+
+
+def fatal_start_error(log_dir: Path) -> str | None:
+    """The first log line that says the room cannot start, if any."""
+    for path in sorted(log_dir.glob("*.log")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        found = FATAL_AT_START.search(text)
+        if found:
+            start = text.rfind("\n", 0, found.start()) + 1
+            end = text.find("\n", found.end())
+            return f"{path.stem} | {text[start : end if end >= 0 else len(text)][:300]}"
+    return None
 
 
 def rotate(path: Path) -> None:
