@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import tomli_w
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,18 +69,30 @@ def generate(home: Path, scale: float) -> None:
 
 def write_catalog(home: Path) -> None:
     """The benchmark's catalog: each column's classification from the Parquet schema, PII per :data:`WITHHELD`."""
-    lines = ["[tenants.tpch]", 'name = "TPC-H (benchmark)"', ""]
+    tables = {}
     for table in TABLES:
         files = f"{home}/data/{table}/*.parquet"
         columns = [row[0] for row in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{files}')").fetchall()]
-        lines += [f'[tables."{SCHEMA}.{table}"]', f'tenant = "{SCHEMA}"', f'location = "data/{table}"', "", f'[tables."{SCHEMA}.{table}".columns]']
-        lines += [f'{c} = "{"pii" if c in WITHHELD.get(table, ()) else "public"}"' for c in columns]
-        lines.append("")
-    expires = (dt.date.today() + dt.timedelta(days=365)).isoformat()
-    lines += [f"[users.{USER}]", 'groups = ["data-scientists"]', f'email = "{USER}@dataroom.example"', ""]
-    lines += [f"[projects.{PROJECT}]", 'description = "TPC-H benchmark"', f'members = ["{USER}"]', f'tenants = ["{SCHEMA}"]']
-    lines += [f"tables = [{', '.join(repr(f'{SCHEMA}.{t}') for t in TABLES)}]".replace("'", '"'), f"expires = {expires}", ""]
-    (home / "catalog.toml").write_text("\n".join(lines))
+        tables[f"{SCHEMA}.{table}"] = {
+            "tenant": SCHEMA,
+            "location": f"data/{table}",
+            "columns": {c: "pii" if c in WITHHELD.get(table, ()) else "public" for c in columns},
+        }
+    catalog = {
+        "tenants": {SCHEMA: {"name": "TPC-H (benchmark)"}},
+        "tables": tables,
+        "users": {USER: {"groups": ["data-scientists"], "email": f"{USER}@dataroom.example"}},
+        "projects": {
+            PROJECT: {
+                "description": "TPC-H benchmark",
+                "members": [USER],
+                "tenants": [SCHEMA],
+                "tables": list(tables),
+                "expires": dt.date.today() + dt.timedelta(days=365),
+            }
+        },
+    }
+    (home / "catalog.toml").write_text(tomli_w.dumps(catalog))
 
 
 def same_result(governed: pa.Table, raw: pa.Table) -> str | None:
