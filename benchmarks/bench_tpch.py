@@ -47,6 +47,7 @@ from dataroom.settings import Settings  # noqa: E402
 SCHEMA = "tpch"
 PROJECT = "tpch"
 USER = "analyst"
+SETTLE_S = 2.0
 WITHHELD = {"customer": ("c_phone", "c_address"), "supplier": ("s_phone", "s_address")}  # PII in this catalog
 
 
@@ -138,19 +139,30 @@ def main() -> None:
         raw.execute(f"CREATE VIEW {SCHEMA}.{table} AS SELECT * FROM read_parquet('{home}/data/{table}/*.parquet')")
 
     print(f"\nTPC-H scale factor {args.scale:g}: governed vs raw DuckDB, median of {args.repeat} interleaved runs, threads={threads}")
-    print(f"{'query':<6} {'raw ms':>9} {'governed ms':>12} {'added ms':>9} {'ratio':>7}")
+    # First every query once: its outcome, and its result checked against raw DuckDB. This also
+    # builds the visible copies and starts the engine's spare worker, whose start-up (a fresh
+    # interpreter importing DuckDB) must not compete with the timed runs: SETTLE_S lets it finish.
+    allowed: dict[int, str] = {}
     figures: dict[str, dict] = {}
     for number in numbers:
         sql = qualified(QUERIES[number], SCHEMA)
-        first = svc.run(USER, PROJECT, sql)  # also builds the visible copies on first use
+        first = svc.run(USER, PROJECT, sql)
         if first.outcome is not Outcome.ALLOWED:
             codes = sorted({r.code for r in first.reasons}) or [first.error or first.outcome.value]
-            print(f"Q{number:<5} {first.outcome.value}: {', '.join(codes)}")
             figures[f"Q{number}"] = {"outcome": first.outcome.value, "reasons": codes}
             continue
         problem = same_result(first.table, raw.sql(sql).to_arrow_table())
         if problem:
             raise SystemExit(f"Q{number}: the governed result differs from raw DuckDB's ({problem})")
+        allowed[number] = sql
+
+    time.sleep(SETTLE_S)
+    print(f"{'query':<6} {'raw ms':>9} {'governed ms':>12} {'added ms':>9} {'ratio':>7}")
+    for number in numbers:
+        if number not in allowed:
+            print(f"Q{number:<5} {figures[f'Q{number}']['outcome']}: {', '.join(figures[f'Q{number}']['reasons'])}")
+            continue
+        sql = allowed[number]
 
         def governed() -> None:
             outcome = svc.run(USER, PROJECT, sql)
