@@ -43,3 +43,25 @@ test_deny_unknown_project_same_as_non_member if {
 	stranger := query.decision(object.union(base, {"project_id": "nope", "user": {"name": "mallory", "groups": []}}))
 	unknown == stranger
 }
+
+# The decision enters the output policy only when the pipeline planned the statement under one
+# (input.output), and the quarantine rule only when there are quarantines: both still speak
+# through the whole decision when they apply.
+constrained_project := object.union(base.project, {"output_policy": {"min_rows": 10, "min_tenants": 1}})
+
+test_output_policy_reasons_reach_the_decision if {
+	plan := {"policy": {"min_rows": 10, "min_tenants": 1}, "problem": null, "aggregates": ["max"], "counting": "rows"}
+	d := query.decision(object.union(base, {"project": constrained_project, "output": plan}))
+	d.allow == false
+	{r.code | some r in d.reasons} == {"output_disclosive_aggregate"}
+}
+
+test_no_output_plan_no_output_reasons if {
+	query.decision(object.union(base, {"project": constrained_project, "output": null})) == {"allow": true, "reasons": set()}
+}
+
+test_quarantine_reasons_reach_the_decision if {
+	quarantined := [{"tenant": "acme", "since": "2026-11-01", "model": "m"}]
+	d := query.decision(object.union(base, {"quarantines": quarantined}))
+	{r.code | some r in d.reasons} == {"tenant_quarantined"}
+}
