@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -25,7 +24,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_support import demo_home, interleaved_medians_ms, median_ms  # noqa: E402
+from benchmarks.bench_support import demo_home, interleaved_medians_ms, let_the_spare_worker_start, median_ms  # noqa: E402
 
 from dataroom.analysis import analyse  # noqa: E402
 from dataroom.audit import AuditLog  # noqa: E402
@@ -33,7 +32,6 @@ from dataroom.engines.duckdb_session import Session  # noqa: E402
 from dataroom.pipeline import Outcome, QueryService  # noqa: E402
 from dataroom.settings import Settings  # noqa: E402
 
-SETTLE_S = 2.0
 QUERIES = {
     "severity aggregate": "SELECT severity, count(*) AS n, avg(remediation_days) AS days FROM {findings} GROUP BY severity",
     "per-CVSS regression": "SELECT round(cvss) AS c, regr_slope(remediation_days, cvss) AS slope, regr_r2(remediation_days, cvss) AS r2 FROM {findings} GROUP BY 1",
@@ -64,7 +62,7 @@ def main() -> None:
 
     for template in QUERIES.values():  # once untimed: the session's worker, and its spare, start before any timing
         svc.run("alice", "remediation-acme", template.format(**governed_names))
-    time.sleep(SETTLE_S)  # the spare worker (a fresh interpreter importing DuckDB) finishes starting
+    let_the_spare_worker_start()
     print(f"\nscan-aggregate queries over acme.findings ({args.rows:,} rows), median of {args.repeat}, threads={settings.threads}")
     print(f"{'query':<22} {'raw ms':>9} {'governed ms':>12} {'ratio':>7}")
     ratios: dict[str, float] = {}

@@ -26,6 +26,12 @@ def demo_home(name: str, rows: int) -> Path:
     return home
 
 
+def let_the_spare_worker_start() -> None:
+    """Wait while the engine's spare worker (a fresh interpreter importing DuckDB, started by the
+    first queries) finishes starting, so that its start-up never competes with timed runs."""
+    time.sleep(2.0)
+
+
 def interleaved_medians_ms(first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Median milliseconds of two functions run alternately (after one warm-up each), so that
     machine noise hits both alike."""

@@ -38,7 +38,7 @@ import tomli_w
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_support import interleaved_medians_ms  # noqa: E402
+from benchmarks.bench_support import interleaved_medians_ms, let_the_spare_worker_start  # noqa: E402
 from benchmarks.tpch_queries import QUERIES, TABLES, qualified  # noqa: E402
 
 from dataroom.pipeline import Outcome, QueryService  # noqa: E402
@@ -47,7 +47,6 @@ from dataroom.settings import Settings  # noqa: E402
 SCHEMA = "tpch"
 PROJECT = "tpch"
 USER = "analyst"
-SETTLE_S = 2.0
 WITHHELD = {"customer": ("c_phone", "c_address"), "supplier": ("s_phone", "s_address")}  # PII in this catalog
 
 
@@ -141,7 +140,7 @@ def main() -> None:
     print(f"\nTPC-H scale factor {args.scale:g}: governed vs raw DuckDB, median of {args.repeat} interleaved runs, threads={threads}")
     # First every query once: its outcome, and its result checked against raw DuckDB. This also
     # builds the visible copies and starts the engine's spare worker, whose start-up (a fresh
-    # interpreter importing DuckDB) must not compete with the timed runs: SETTLE_S lets it finish.
+    # interpreter importing DuckDB) must not compete with the timed runs.
     allowed: dict[int, str] = {}
     figures: dict[str, dict] = {}
     for number in numbers:
@@ -156,7 +155,7 @@ def main() -> None:
             raise SystemExit(f"Q{number}: the governed result differs from raw DuckDB's ({problem})")
         allowed[number] = sql
 
-    time.sleep(SETTLE_S)
+    let_the_spare_worker_start()
     print(f"{'query':<6} {'raw ms':>9} {'governed ms':>12} {'added ms':>9} {'ratio':>7}")
     for number in numbers:
         if number not in allowed:

@@ -3,8 +3,9 @@
 A statement that exhausts the worker's address space usually fails cleanly (DuckDB raises, the
 worker answers ``memory_limit``), but an allocation failure inside native code that does not
 check for it ends in SIGSEGV or SIGABRT. To tell that apart from other crashes, the worker
-samples its own address space every few milliseconds while a statement runs into 16 bytes of shared memory (a memfd
-the parent created and passed down); after a death the parent reads the last sample.
+samples its own address space every few milliseconds while a statement runs, into 16 bytes of
+shared memory (a memfd the parent created and passed down); after a death the parent reads the
+last sample.
 """
 
 from __future__ import annotations

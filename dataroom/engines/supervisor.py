@@ -46,7 +46,8 @@ from dataroom.storage import local_parquet_files
 SESSION_TTL_S = 900  # specs (and their workers) are rebuilt after this: source files may change
 # Idle workers a session keeps: at least this many, and as many as it has had statements running at
 # once since it was built (a burst of concurrent queries does not pay a worker start-up for each
-# query beyond the second), up to the most the broker runs at once (its query threads).
+# query beyond the second), but never more than the cap: each idle worker holds memory. The cap
+# equals the broker's default number of query threads, so a busy broker's session stays warm.
 IDLE_WORKERS_PER_SESSION = 2
 MAX_IDLE_WORKERS_PER_SESSION = 8
 WORKER_START_TIMEOUT_S = 120
