@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from regopy import Interpreter
-from regopy.rego_shared import rego_bundle_query_entrypoint, rego_free_output, rego_output_ok, rego_output_string
+from regopy.rego_shared import rego_bundle_query_entrypoint, rego_free_output, rego_output_ok, rego_output_string, rego_set_input
+
+from dataroom.rego_input import free_input, input_node
 
 POLICY_ROOT = Path(__file__).resolve().parent.parent / "policies"
 """One sub-directory per policy concern: ``query/``, ``infra/``, ``alerts/``."""
@@ -57,22 +59,6 @@ def bundle_hash(files: list[Path], root: Path) -> str:
         name = str(f.relative_to(root))
         digest.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def _escape_strings(value: Any) -> Any:
-    """Pre-escape ``\\`` and ``"`` in every input string.
-
-    regopy 1.5.2 writes strings into its JSON output without escaping them, so a quote inside a
-    table name taken from hostile SQL could otherwise break out of a reason message and forge
-    keys of the decision. Escaped on the way in, the output is valid JSON again.
-    """
-    if isinstance(value, str):
-        return value.replace("\\", "\\\\").replace('"', '\\"')
-    if isinstance(value, dict):
-        return {_escape_strings(k): _escape_strings(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_escape_strings(v) for v in value]
-    return value
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -149,7 +135,11 @@ class PolicyBundle:
             raise PolicyError(f"entry point {entrypoint} was not compiled into this bundle")
         interp = self._interpreter()
         try:
-            interp.set_input(_escape_strings(input_doc))
+            node = input_node(input_doc)  # strings escaped: see dataroom/rego_input.py
+            try:
+                rego_set_input(interp._impl, node)
+            finally:
+                free_input(node)  # the interpreter holds its own reference
             raw_output = rego_bundle_query_entrypoint(interp._impl, self._bundle._impl, ep)
             try:
                 ok, text = rego_output_ok(raw_output), rego_output_string(raw_output)

@@ -16,11 +16,14 @@ pii(req) := {r |
 	r := {"code": "pii_column", "message": sprintf("column %s.%s is PII (referenced in %s): leave it out of the query", [c.table, c.column, c.clause])}
 }
 
+# The visibility test first: it rules out most columns with one test. is_object rather than
+# `!= null`, which regopy pays for by comparing the whole object (see tables.rego).
 outside_classes(req) := {r |
-	req.project != null
+	is_object(req.project)
+	visible := object.get(req.project, "visible_classes", [])
 	some c in req.facts.columns
+	not c.classification in visible
 	c.classification != "pii"
-	not c.classification in req.project.visible_classes
 	r := {"code": "column_class_not_allowed", "message": sprintf("column %s.%s is %s, which project %s may not see (referenced in %s)", [c.table, c.column, c.classification, req.project.id, c.clause])}
 }
 

@@ -20,10 +20,12 @@ import data.dataroom.query.tenancy
 # When the project is not available to the user, that is the only reason: the others would
 # describe a project the user may not know about. project.unavailable is computed once (regopy
 # does not memoise function results), and a module whose input part is empty is not entered:
-# each comprehension costs regopy ~20 µs, and these guards were a fifth of every decision.
+# each comprehension costs regopy ~20 µs, and these guards were a fifth of every decision. An
+# empty unavailable set means the user is a member, so the project's standing is asked without
+# testing membership again.
 reasons_within(req, unavailable) := unavailable if {
 	count(unavailable) > 0
-} else := ((((((((statements.reasons(req) | project.status(req)) | project.expiry(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)) | quarantine_reasons(req)) | output_reasons(req))
+} else := (((((((statements.reasons(req) | project.standing(req)) | tables.reasons(req)) | functions.reasons(req)) | columns.reasons(req)) | tenancy.reasons(req)) | quarantine_reasons(req)) | output_reasons(req))
 
 reasons(req) := reasons_within(req, project.unavailable(req))
 
