@@ -14,7 +14,6 @@ one decision record. Every message that goes back out is scrubbed of storage loc
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from dataroom.catalog import Catalog, Project, WithheldColumn, load_catalog, wit
 from dataroom.engines import Cancellation, EngineRefusal, SqlError
 from dataroom.engines.base import EngineChoice, engine_of
 from dataroom.engines.errors import REFUSAL_CODES
+from dataroom.engines.results import result_digest
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.memo import BoundedCache
 from dataroom.outputs.aggregation import OutputPlan, plan_output
@@ -314,7 +314,7 @@ class QueryService:
                 "status": "executed",
                 "rows": executed.table.num_rows,
                 "bytes": executed.table.nbytes,
-                "result_digest": hashlib.sha256(memoryview(executed.ipc)).hexdigest(),
+                "result_digest": result_digest(executed.ipc),
                 **({"executed_sql": executed.executed_sql} if executed.executed_sql else {}),
             }
         except EngineRefusal as refusal:  # a limit, the guard, a crash or a cancel: the query's own fault

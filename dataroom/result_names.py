@@ -40,17 +40,23 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def with_unique_names(table: pa.Table) -> pa.Table:
-    """``table`` with unique column names; renamed columns are listed in its schema metadata."""
-    names = table.column_names
+def unique_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with unique column names, the renaming listed in its metadata; ``schema`` itself if none is renamed."""
+    names = schema.names
     unique = unique_names(names)
     if unique == names:
-        return table
+        return schema
     renamed = [{"column": new, "original": old} for old, new in zip(names, unique) if old != new]
-    renamed_table = table.rename_columns(unique)
-    metadata = dict(renamed_table.schema.metadata or {})
-    metadata[RENAMED_KEY] = json.dumps(renamed).encode()
-    return renamed_table.replace_schema_metadata(metadata)
+    metadata = {**(schema.metadata or {}), RENAMED_KEY: json.dumps(renamed).encode()}
+    return pa.schema([field.with_name(name) for field, name in zip(schema, unique)], metadata=metadata)
+
+
+def with_unique_names(table: pa.Table) -> pa.Table:
+    """``table`` with unique column names; renamed columns are listed in its schema metadata."""
+    schema = unique_schema(table.schema)
+    if schema is table.schema:
+        return table
+    return table.rename_columns(schema.names).replace_schema_metadata(schema.metadata)
 
 
 def renamed_columns(schema: pa.Schema) -> list[dict[str, str]]:

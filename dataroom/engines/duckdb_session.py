@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
 
 from dataroom.engines.errors import EngineRefusal
 from dataroom.engines.watchdog import Watchdog
-from dataroom.result_names import with_unique_names
+from dataroom.result_names import unique_schema
 
 # Table functions a session's physical plan may contain: the project's Parquet views and Arrow
 # sources. Everything else (range, read_blob, duckdb_settings, ...) is refused by the guard.
@@ -86,6 +87,28 @@ def _plan_nodes(plan: list[dict]) -> Iterator[dict]:
         yield node
         stack.extend(node.get("operator") or [])
         stack.extend(node.get("children") or [])
+
+
+class ResultSink(Protocol):
+    """Where :meth:`Session.execute_into` puts a result (e.g. results.SealedResultWriter)."""
+
+    def open(self, schema: pa.Schema) -> None: ...
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+
+class _CollectedResult:
+    """A sink that keeps the batches in memory."""
+
+    def __init__(self) -> None:
+        self.schema: pa.Schema | None = None
+        self.batches: list[pa.RecordBatch] = []
+
+    def open(self, schema: pa.Schema) -> None:
+        self.schema = schema
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
 
 
 class Session:
@@ -156,25 +179,37 @@ class Session:
             if function is not None and function not in ALLOWED_SCANS:
                 raise EngineRefusal("engine_guard", f"the engine does not run table function {function.lower()}()")
 
-    def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> pa.Table:
-        """Run one (already decided) statement; refusals for the time limit and the row cap."""
+    def execute_into(self, sql: str, sink: "ResultSink", *, max_rows: int, timeout_s: float) -> None:
+        """Run one (already decided) statement, handing ``sink`` each batch as DuckDB produces it.
+
+        Refusals for the time limit, the row cap and the guard may come after batches were
+        handed over: the sink holds them until this returns, and the caller lets nothing leave
+        before then (the worker seals and sends only afterwards; see results.py).
+        """
         try:
             statement = self.check(sql)
             with self._watchdog.armed(timeout_s):
                 try:
                     reader = self._con.sql(statement).to_arrow_reader(batch_size=65_536)
+                    schema = unique_schema(reader.schema)  # Polars needs unique names
+                    sink.open(schema)
+                    rows = 0
+                    for batch in reader:
+                        rows += batch.num_rows
+                        if rows > max_rows:
+                            raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
+                        sink.write(batch if schema is reader.schema else pa.RecordBatch.from_arrays(batch.columns, schema=schema))
                 except pa.ArrowInvalid as exc:  # e.g. lists nested past Arrow's 64 levels: the query's shape, bad input
                     raise duckdb.InvalidInputException(f"the result cannot be returned as Arrow ({exc}): nest or widen it less") from exc
-                batches, rows = [], 0
-                for batch in reader:
-                    rows += batch.num_rows
-                    if rows > max_rows:
-                        raise EngineRefusal("row_limit", f"the result has more than {max_rows:,} rows: aggregate, filter or add a LIMIT")
-                    batches.append(batch)
             self.check_executed_plan()
-            return with_unique_names(pa.Table.from_batches(batches, schema=reader.schema))  # Polars needs unique names
         except duckdb.InterruptException as exc:
             raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more") from exc
+
+    def execute(self, sql: str, *, max_rows: int, timeout_s: float) -> pa.Table:
+        """:meth:`execute_into`, collected into one table."""
+        collected = _CollectedResult()
+        self.execute_into(sql, collected, max_rows=max_rows, timeout_s=timeout_s)
+        return pa.Table.from_batches(collected.batches, schema=collected.schema)
 
     def close(self) -> None:
         self._con.close()

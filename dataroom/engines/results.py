@@ -17,7 +17,11 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 
 import pyarrow as pa
+from blake3 import blake3
 
+# Below this, hashing on one thread is faster than starting the others (measured: 200 KB 37 µs
+# on one, 66 µs on all; 2 MB 330 µs on one, 245 µs on all).
+PARALLEL_DIGEST_BYTES = 1 << 20
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
@@ -25,23 +29,76 @@ class UnsealedResult(RuntimeError):
     """The worker sent a result that could still change: refused, never read."""
 
 
-def write_sealed(table: pa.Table) -> tuple[int, int]:
-    """Worker: ``table`` as one IPC stream in a sealed memfd; returns (descriptor, size).
+class SealedResultWriter:
+    """Worker: a result's Arrow IPC stream written batch by batch into a memfd, then sealed.
 
-    Written with ``write`` calls, not through a mapping: the kernel fills the file's pages as it
-    copies (a fresh mapping would fault on every page), and the size need not be known first.
+    The session hands each batch over as DuckDB produces it, so the copy into shared memory
+    overlaps the query's execution (DuckDB's threads compute the next batch meanwhile). Written
+    with ``write`` calls, not through a mapping: the kernel fills the file's pages as it copies
+    (a fresh mapping would fault on every page), and the size need not be known first. Nothing
+    leaves before :meth:`seal`; :meth:`discard` drops a result the session refused.
     """
-    fd = os.memfd_create("dataroom-result", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._sink = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self.rows = 0
+
+    def open(self, schema: pa.Schema) -> None:
+        self._fd = os.memfd_create("dataroom-result", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        self._sink = os.fdopen(self._fd, "wb", closefd=False, buffering=0)
+        self._writer = pa.ipc.new_stream(self._sink, schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        assert self._writer is not None, "open() first"
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def seal(self) -> tuple[int, int]:
+        """End the stream and seal the file: (descriptor, size); the caller sends and closes it."""
+        assert self._writer is not None and self._fd is not None, "open() first"
+        try:
+            self._writer.close()
+            size = self._sink.tell()
+            self._sink.close()
+            fcntl.fcntl(self._fd, fcntl.F_ADD_SEALS, SEALS)
+        except BaseException:
+            self.discard()
+            raise
+        fd, self._fd = self._fd, None
+        return fd, size
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def write_sealed(table: pa.Table) -> tuple[int, int]:
+    """Worker: a whole ``table`` as one sealed IPC stream; returns (descriptor, size)."""
+    writer = SealedResultWriter()
+    writer.open(table.schema)
     try:
-        with os.fdopen(fd, "wb", closefd=False, buffering=0) as sink:
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
-            size = sink.tell()
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
+        for batch in table.to_batches():
+            writer.write(batch)
     except BaseException:
-        os.close(fd)
+        writer.discard()
         raise
-    return fd, size
+    return writer.seal()
+
+
+def result_digest(ipc: pa.Buffer | memoryview | bytes) -> str:
+    """The audit record's ``result_digest`` of the IPC bytes sent: ``blake3:<hex>``.
+
+    BLAKE3 (256-bit, the ``blake3`` package) on all cores for large results: 50 MB in about 7 ms
+    on this machine, against 30 ms for SHA-256, which was a third of a large result's governed
+    overhead. ``b3sum`` recomputes it from a saved result. Records written before this change
+    carry a bare SHA-256 hex digest.
+    """
+    data = memoryview(ipc)
+    threads = blake3.AUTO if data.nbytes >= PARALLEL_DIGEST_BYTES else 1
+    return "blake3:" + blake3(data, max_threads=threads).hexdigest()
 
 
 def send_sealed(conn: Connection, fd: int) -> None:

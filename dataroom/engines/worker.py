@@ -72,7 +72,7 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
 
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal
-    from dataroom.engines.results import send_sealed, write_sealed
+    from dataroom.engines.results import SealedResultWriter, send_sealed, write_sealed
     from dataroom.outputs.finish import Finish, finish_groups
 
     user_sql_errors = (
@@ -115,13 +115,24 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
             os.abort()
         try:
             with gauge.busy():
-                table = session.execute(sql, max_rows=request["max_rows"], timeout_s=request["timeout_s"])
+                limits = {"max_rows": request["max_rows"], "timeout_s": request["timeout_s"]}
                 groups = suppressed = None
                 if request.get("finish"):  # an output policy: keep the supported groups (dataroom/outputs/aggregation.py)
+                    table = session.execute(sql, **limits)
                     groups = table.num_rows
                     table, suppressed = finish_groups(table, Finish.from_dict(request["finish"]))
-                fd, size = write_sealed(table)
-            reply(reply="ok", rows=table.num_rows, size=size, groups=groups, suppressed=suppressed)
+                    fd, size = write_sealed(table)
+                    rows = table.num_rows
+                else:  # written as it is produced; sealed and sent only once the session has checked it
+                    result = SealedResultWriter()
+                    try:
+                        session.execute_into(sql, result, **limits)
+                    except BaseException:
+                        result.discard()
+                        raise
+                    fd, size = result.seal()
+                    rows = result.rows
+            reply(reply="ok", rows=rows, size=size, groups=groups, suppressed=suppressed)
             send_sealed(conn, fd)
         except EngineRefusal as refusal:
             reply(reply="refused", code=refusal.code, message=refusal.message)

@@ -6,6 +6,8 @@ import datetime as dt
 import threading
 from pathlib import Path
 
+from blake3 import blake3
+
 from dataroom.audit import attempts
 from dataroom.catalog import load_catalog
 from dataroom.pipeline import Outcome, QueryService
@@ -22,7 +24,8 @@ def test_decision_record_is_durable_before_execution_and_completed_after(service
     assert decision["input"]["facts"]["tables"] == ["acme.findings"]
     assert decision["input"]["user"] == {"name": "bob", "groups": ["data-scientists"]}
     assert completion["status"] == "executed" and completion["rows"] == 1 and completion["bytes"] > 0
-    assert len(completion["result_digest"]) == 64
+    # the digest covers exactly the IPC bytes handed on (BLAKE3, recomputable with b3sum)
+    assert completion["result_digest"] == "blake3:" + blake3(memoryview(outcome.result.ipc)).hexdigest()
 
 
 def test_hub_groups_override_catalog_groups(service) -> None:

@@ -1,0 +1,108 @@
+"""The result streams into sealed shared memory while it is produced, and leaves only once checked.
+
+The worker hands each batch to a :class:`SealedResultWriter` as DuckDB produces it (the copy
+overlaps the execution). These tests try to get rows out of a statement the session refuses
+after batches were already written: the guard's check of the executed plan, the row cap and
+the time limit all come after streaming has started, and none of them may let a result through.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from blake3 import blake3
+
+from dataroom.catalog import load_catalog
+from dataroom.engines import EngineRefusal
+from dataroom.engines.duckdb_session import Session
+from dataroom.engines.results import SealedResultWriter, result_digest
+from dataroom.engines.supervisor import SupervisedEngine
+from dataroom.result_names import renamed_columns
+from dataroom.settings import Settings
+
+
+class RecordingSink:
+    """A sink that keeps what it was handed, to show streaming had started before a refusal."""
+
+    def __init__(self) -> None:
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+
+    def open(self, schema: pa.Schema) -> None:
+        self.schema = schema
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+
+
+@pytest.fixture
+def project(dataroom_home: Path):
+    return load_catalog(dataroom_home / "catalog.toml").projects["remediation-acme"]
+
+
+@pytest.fixture
+def session(dataroom_home: Path, project):
+    catalog = load_catalog(dataroom_home / "catalog.toml")
+    session = Session(SupervisedEngine(Settings(memory_limit="256MB", threads=1), catalog).session_spec(project))
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def engine(dataroom_home: Path):
+    settings = Settings(memory_limit="256MB", threads=1, query_timeout_s=5, kill_grace_s=1, max_rows=1_000)
+    eng = SupervisedEngine(settings, load_catalog(dataroom_home / "catalog.toml"))
+    yield eng
+    eng.close()
+
+
+# A forbidden table function after an allowed scan: the guard sees it only in the executed plan.
+LATE_GUARD = "(SELECT finding_id FROM acme.findings LIMIT 500) UNION ALL SELECT range::VARCHAR FROM range(3)"
+
+
+def test_the_guard_refuses_after_rows_were_streamed(session: Session) -> None:
+    sink = RecordingSink()
+    with pytest.raises(EngineRefusal) as refused:
+        session.execute_into(LATE_GUARD, sink, max_rows=10**6, timeout_s=10)
+    assert refused.value.code == "engine_guard"
+    assert sink.rows > 0  # rows had been handed over: the refusal came after streaming, as designed
+
+
+def test_a_refused_statement_returns_no_rows_and_the_worker_stays_usable(engine, project) -> None:
+    """Through real workers: the streamed memfd of a refused statement is discarded, never sent."""
+    for attempt in range(3):  # the same worker, again and again: nothing half-written carries over
+        with pytest.raises(EngineRefusal) as refused:
+            engine.execute("alice", project, LATE_GUARD)
+        assert refused.value.code == "engine_guard", attempt
+        with pytest.raises(EngineRefusal) as capped:
+            engine.execute("alice", project, "SELECT finding_id FROM acme.findings")  # over max_rows, mid-stream
+        assert capped.value.code == "row_limit"
+    result = engine.execute("alice", project, "SELECT count(*) AS n FROM acme.findings")
+    assert result.table.column("n")[0].as_py() > 1_000
+
+
+def test_unique_names_reach_the_streamed_schema(session: Session) -> None:
+    table = session.execute("SELECT 1 AS a, 2 AS a, 3 AS A", max_rows=10, timeout_s=5)
+    assert table.column_names == ["a", "a_1", "A_2"]
+    assert renamed_columns(table.schema) == [{"column": "a_1", "original": "a"}, {"column": "A_2", "original": "A"}]
+
+
+def test_a_discarded_writer_closes_its_memfd() -> None:
+    writer = SealedResultWriter()
+    writer.open(pa.schema([("x", pa.int64())]))
+    fd = writer._fd
+    writer.write(pa.record_batch({"x": [1, 2]}))
+    writer.discard()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_the_digest_is_blake3_of_the_bytes_on_one_thread_or_all() -> None:
+    """Small results hash on one thread, large ones on all: the same BLAKE3 either way."""
+    for size in (0, 1000, (1 << 20) + 17, 5 << 20):
+        data = os.urandom(size)
+        assert result_digest(data) == "blake3:" + blake3(data).hexdigest()
+        assert result_digest(pa.py_buffer(data)) == result_digest(data)
