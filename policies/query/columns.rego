@@ -16,13 +16,19 @@ pii(req) := {r |
 	r := {"code": "pii_column", "message": sprintf("column %s.%s is PII (referenced in %s): leave it out of the query", [c.table, c.column, c.clause])}
 }
 
-# The visibility test first: it rules out most columns with one test. is_object rather than
-# `!= null`, which regopy pays for by comparing the whole object (see tables.rego).
-outside_classes(req) := {r |
-	is_object(req.project)
-	visible := object.get(req.project, "visible_classes", [])
+# When every column's class is visible there is no reason: regopy counts positive `in` tests
+# far more cheaply than it runs `not ... in` per column (~60 µs for nine columns). (A nested
+# comprehension inside a comprehension's body costs regopy ~1 ms: keep it in a rule body.)
+# not is_null rather than `!= null`, which regopy pays for by comparing the whole object (see
+# tables.rego).
+outside_classes(req) := set() if {
+	visible := req.project.visible_classes
+	count([1 | some c in req.facts.columns; c.classification in visible]) == count(req.facts.columns)
+} else := {r |
+	project := req.project
+	not is_null(project)
 	some c in req.facts.columns
-	not c.classification in visible
+	not c.classification in project.visible_classes
 	c.classification != "pii"
 	r := {"code": "column_class_not_allowed", "message": sprintf("column %s.%s is %s, which project %s may not see (referenced in %s)", [c.table, c.column, c.classification, req.project.id, c.clause])}
 }

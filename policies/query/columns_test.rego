@@ -36,3 +36,21 @@ test_deny_unresolved if {
 	reasons := columns.reasons({"project": null, "facts": {"columns": [], "unresolved_columns": ["secret"]}})
 	{r.code | some r in reasons} == {"unresolved_column"}
 }
+
+test_deny_pii_even_when_the_project_lists_pii if {
+	{r.code | some r in columns.reasons(columns_req([email, cvss], ["public", "pii"]))} == {"pii_column"}
+}
+
+test_deny_one_hidden_class_among_visible_ones if {
+	reasons := columns.reasons(columns_req([cvss, days, ip], ["public", "internal"]))
+	[r.code | some r in reasons] == ["column_class_not_allowed"]
+}
+
+test_deny_every_class_of_a_project_without_visible_classes if {
+	count(columns.reasons({"project": {"id": "p1"}, "facts": {"columns": [cvss, days], "unresolved_columns": []}})) == 2
+}
+
+test_no_project_no_class_reasons if {
+	# the project module answers for a missing project
+	columns.reasons({"project": null, "facts": {"columns": [cvss], "unresolved_columns": []}}) == set()
+}

@@ -65,3 +65,13 @@ test_quarantine_reasons_reach_the_decision if {
 	d := query.decision(object.union(base, {"quarantines": quarantined}))
 	{r.code | some r in d.reasons} == {"tenant_quarantined"}
 }
+
+test_output_plan_without_output_policy_allows if {
+	plan := {"policy": {"min_rows": 10, "min_tenants": 1}, "problem": "never checked", "aggregates": ["max"], "counting": "rows"}
+	query.decision(object.union(base, {"output": plan})) == {"allow": true, "reasons": set()}
+}
+
+test_expired_and_revoked_project_gives_both_reasons_to_a_member if {
+	p := object.union(base.project, {"status": "revoked", "expires": "2026-01-01"})
+	{r.code | some r in query.decision(object.union(base, {"project": p})).reasons} == {"project_not_approved", "project_expired"}
+}

@@ -69,3 +69,18 @@ test_parts_and_pairs_of_summarising_names_are_not if {
 	not output.summarising("")
 	not output.summarising("min")
 }
+
+three := object.union(project, {"tenants": ["acme", "globex", "initech"], "tables": ["acme.findings", "globex.findings", "initech.findings"]})
+
+test_deny_partial_tenants_names_every_missing_table if {
+	reasons := output.reasons({"project": three, "facts": {"tables": ["acme.findings"], "tenants": ["acme"]}, "output": plan(["count_star"])})
+	[r.message | some r in reasons] == ["under the project's output policy a query reads every tenant's findings together, so that no result can be traced to a subset of tenants: add globex.findings, initech.findings (… UNION ALL …)"]
+}
+
+test_no_plan_no_reasons if {
+	output.reasons({"project": project, "facts": {"tables": ["acme.findings"], "tenants": ["acme"]}, "output": null}) == set()
+}
+
+test_no_project_no_reasons if {
+	output.reasons({"project": null, "facts": {"tables": ["acme.findings"], "tenants": ["acme"]}, "output": plan(["max"])}) == set()
+}

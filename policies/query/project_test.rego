@@ -36,3 +36,20 @@ test_deny_no_project if {
 	codes := {r.code | some r in project.reasons({"user": {"name": "alice"}, "project_id": "", "project": null, "today": "2026-01-01"})}
 	codes == {"no_project"}
 }
+
+# main.rego asks standing(req) only once unavailable(req) is empty, i.e. of members.
+test_standing_of_a_member_gives_both_reasons if {
+	reasons := project.standing({"user": {"name": "alice"}, "project_id": "p1", "project": proj({"status": "revoked", "expires": "2025-12-31"}), "today": "2026-01-01"})
+	{r.code | some r in reasons} == {"project_not_approved", "project_expired"}
+}
+
+test_status_and_expiry_say_nothing_to_a_non_member if {
+	req := {"user": {"name": "mallory"}, "project_id": "p1", "project": proj({"status": "revoked", "expires": "2025-12-31"}), "today": "2026-01-01"}
+	project.status(req) == set()
+	project.expiry(req) == set()
+}
+
+test_a_member_without_a_project_id_has_no_project if {
+	codes := {r.code | some r in project.unavailable({"user": {"name": "alice"}, "project": proj({}), "today": "2026-01-01"})}
+	codes == {"no_project"}
+}

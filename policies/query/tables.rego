@@ -20,12 +20,12 @@ files(req) := {r |
 	r := {"code": "file_read", "message": sprintf("reading files or URLs directly (%s) is not allowed: query catalog tables", [name])}
 }
 
-# is_object, not `!= null`: regopy compares the whole project object with null (~17 µs). A
-# project without tables includes none (object.get), as before.
+# `project := ...; not is_null(project)` means `req.project != null`, which regopy pays for by
+# comparing the whole project object with null (~17 µs a test).
 outside_project(req) := {r |
-	is_object(req.project)
-	included := object.get(req.project, "tables", [])
+	project := req.project
+	not is_null(project)
 	some name in req.facts.tables
-	not name in included
+	not name in project.tables
 	r := {"code": "table_not_in_project", "message": sprintf("table %s is not part of project %s", [name, req.project.id])}
 }

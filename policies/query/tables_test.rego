@@ -24,3 +24,13 @@ test_deny_file_read if {
 test_deny_unknown_table if {
 	{r.code | some r in tables.reasons(tables_req({"unknown_tables": ["information_schema.columns"]}))} == {"unknown_table"}
 }
+
+test_deny_every_table_of_a_project_without_tables if {
+	reasons := tables.reasons({"project": {"id": "p1"}, "facts": {"tables": ["acme.findings"], "unknown_tables": [], "file_reads": []}})
+	{r.code | some r in reasons} == {"table_not_in_project"}
+}
+
+test_no_project_no_table_reasons if {
+	# the project module answers for a missing project
+	tables.reasons({"project": null, "facts": {"tables": ["acme.findings"], "unknown_tables": [], "file_reads": []}}) == set()
+}

@@ -23,3 +23,13 @@ test_deny_tenant_outside_project if {
 	reasons := tenancy.reasons({"project": {"id": "p1", "tenants": ["acme"], "multi_tenant": false}, "facts": {"tenants": ["globex"]}})
 	reasons == {{"code": "tenant_not_in_project", "message": "tenant globex is not part of project p1"}}
 }
+
+test_deny_every_tenant_of_a_project_without_tenants if {
+	reasons := tenancy.reasons({"project": {"id": "p1", "multi_tenant": true}, "facts": {"tenants": ["acme", "globex"]}})
+	{r.code | some r in reasons} == {"tenant_not_in_project"}
+	count(reasons) == 2
+}
+
+test_no_project_no_tenant_reasons if {
+	tenancy.reasons({"project": null, "facts": {"tenants": ["acme"]}}) == set()
+}
