@@ -12,6 +12,7 @@ import uuid
 import pyarrow as pa
 import pytest
 import requests
+from blake3 import blake3
 from hub_support import RunningRoom, broker_get, broker_query, login
 
 from dataroom.audit import attempts
@@ -108,6 +109,8 @@ def test_an_allowed_query_streams_arrow_with_the_decision(room: RunningRoom, tok
     decision_id = response.headers["X-Dataroom-Decision-Id"]
     attempt = [a for a in attempts(room.audit.records()) if a["decision_id"] == decision_id][0]
     assert attempt["input"]["user"]["name"] == "bob" and attempt["completion"]["rows"] == table.num_rows
+    # the audit's digest is of exactly the body the client received (what `b3sum` of a saved body prints)
+    assert attempt["completion"]["result_digest"] == "blake3:" + blake3(response.content).hexdigest()
 
 
 def test_a_pii_query_is_403_with_the_policys_reasons(room: RunningRoom, tokens: dict[str, str]) -> None:
