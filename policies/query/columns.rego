@@ -5,10 +5,19 @@ package dataroom.query.columns
 
 import rego.v1
 
+# The common case first: the project shows no PII and every column's class, so neither pii nor
+# outside_classes can speak. regopy counts positive `in` tests far more cheaply than it runs the
+# two rules (`not ... in` per column): ~50 µs for nine columns. (A comprehension nested in a
+# comprehension's body would cost regopy ~1 ms: keep it in a rule body, as here.)
+
 # METADATA
 # title: Column reasons
 # description: Why the columns a query references are not allowed.
-reasons(req) := pii(req) | outside_classes(req) | unresolved(req)
+reasons(req) := unresolved(req) if {
+	visible := req.project.visible_classes
+	not "pii" in visible
+	count([1 | some c in req.facts.columns; c.classification in visible]) == count(req.facts.columns)
+} else := (pii(req) | outside_classes(req)) | unresolved(req)
 
 pii(req) := {r |
 	some c in req.facts.columns
@@ -16,15 +25,9 @@ pii(req) := {r |
 	r := {"code": "pii_column", "message": sprintf("column %s.%s is PII (referenced in %s): leave it out of the query", [c.table, c.column, c.clause])}
 }
 
-# When every column's class is visible there is no reason: regopy counts positive `in` tests
-# far more cheaply than it runs `not ... in` per column (~60 µs for nine columns). (A nested
-# comprehension inside a comprehension's body costs regopy ~1 ms: keep it in a rule body.)
 # not is_null rather than `!= null`, which regopy pays for by comparing the whole object (see
 # tables.rego).
-outside_classes(req) := set() if {
-	visible := req.project.visible_classes
-	count([1 | some c in req.facts.columns; c.classification in visible]) == count(req.facts.columns)
-} else := {r |
+outside_classes(req) := {r |
 	project := req.project
 	not is_null(project)
 	some c in req.facts.columns
