@@ -9,6 +9,15 @@ regopy 1.5.2 crashes on Rego's ``with ... as`` keyword, so policies are written 
 over an explicit argument (``decision(req) := {...}``, ``main := decision(input)``) and tests
 call those functions directly; :meth:`PolicyBundle.run_rego_tests` evaluates every ``test_*``
 rule (a failing test evaluates to undefined).
+
+regopy re-evaluates every rule on every query (no memo of rule or function values, ~5-10 µs per
+expression), so the query policy is written for it (measured with benchmarks/bench_query.py):
+a set or object literal, or a string joined from parts, is rebuilt per evaluation (use one
+string searched with ``contains``); ``x != null`` on an object compares the whole object (bind
+it and test ``not is_null(x)``); a comprehension nested in a comprehension's body costs ~1 ms
+(call a function instead); ``not ... in`` per element costs twice a positive ``in`` (count the
+positives first when the common case gives no reason). ``tests/core/test_policy_golden.py``
+holds ~600 recorded decisions that such a rewrite must leave unchanged.
 """
 
 from __future__ import annotations
