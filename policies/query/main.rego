@@ -35,9 +35,10 @@ quarantine_reasons(req) := quarantine.reasons(req) if {
 } else := set()
 
 # The output policy speaks only when the pipeline planned the statement under one (input.output).
+# (No local variable in this body: with one, regopy evaluates output.reasons(req) even when the
+# body fails. An undefined req.output enters, and output.reasons gives no reason for it.)
 output_reasons(req) := output.reasons(req) if {
-	plan := req.output
-	not is_null(plan) # `req.output != null`, without regopy comparing the whole plan with null
+	not is_null(req.output) # `req.output != null`, without regopy comparing the whole plan with null
 } else := set()
 
 # METADATA
