@@ -10,14 +10,22 @@ over an explicit argument (``decision(req) := {...}``, ``main := decision(input)
 call those functions directly; :meth:`PolicyBundle.run_rego_tests` evaluates every ``test_*``
 rule (a failing test evaluates to undefined).
 
-regopy re-evaluates every rule on every query (no memo of rule or function values, ~5-10 µs per
-expression), so the query policy is written for it (measured with benchmarks/bench_query.py):
-a set or object literal, or a string joined from parts, is rebuilt per evaluation (use one
-string searched with ``contains``); ``x != null`` on an object compares the whole object (bind
-it and test ``not is_null(x)``); a comprehension nested in a comprehension's body costs ~1 ms
-(call a function instead); ``not ... in`` per element costs twice a positive ``in`` (count the
-positives first when the common case gives no reason). ``tests/core/test_policy_golden.py``
-holds ~600 recorded decisions that such a rewrite must leave unchanged.
+regopy re-evaluates every rule on every query (no memo of rule or function values; ~5-15 µs per
+expression or rule), so the query policy is written for it (measured with
+benchmarks/bench_query.py and a per-rule profile):
+
+- a set or object literal, or a string joined from parts, is rebuilt per evaluation: use one
+  string searched with ``contains``;
+- ``x != null`` on an object compares the whole object: ``not is_null(x)`` (after ``x := ...``
+  where x may be undefined) says the same for a few µs;
+- a comprehension nested in a comprehension's body costs ~1 ms: call a function instead;
+- ``f(x) := value if { y := ...; ... } else := ...`` evaluates ``value`` even when the body
+  fails: a guard that skips costly rules binds no variable;
+- ``not ... in`` per element costs twice a positive ``in``: when the common case gives no
+  reason, count the positives first.
+
+``tests/core/test_policy_golden.py`` holds ~600 recorded decisions that such a rewrite must
+leave unchanged.
 """
 
 from __future__ import annotations
