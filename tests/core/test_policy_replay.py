@@ -31,7 +31,7 @@ def _candidate(tmp_path: Path) -> Path:
     shutil.copytree(QUERY_POLICY_DIR, candidate)
     columns = candidate / "columns.rego"
     text = columns.read_text()
-    old = "reasons(req) := pii(req) | outside_classes(req) | unresolved(req)"
+    old = "reasons(req) := class_reasons(req) | unresolved(req)"
     assert old in text
     columns.write_text(text.replace(old, old + " | asset_ip(req)") + ASSET_IP_RULE)
     return candidate
