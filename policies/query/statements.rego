@@ -8,8 +8,11 @@ import rego.v1
 # METADATA
 # title: Statement reasons
 # description: Why the statement kind(s) of a query are not allowed.
-reasons(req) := set() if {
-	# the common case in three comparisons: each rule below would say nothing
+reasons(req) := form(req)
+
+# The statement's form: it parses, is one SELECT and takes no parameters (a new rule goes into
+# reasons above, not here). The common case in three comparisons, each rule below would say nothing.
+form(req) := set() if {
 	req.facts.parse_error == null
 	req.facts.statement_kinds == ["SELECT"]
 	req.facts.parameters == 0
