@@ -179,7 +179,7 @@ class Session:
             if function is not None and function not in ALLOWED_SCANS:
                 raise EngineRefusal("engine_guard", f"the engine does not run table function {function.lower()}()")
 
-    def execute_into(self, sql: str, sink: "ResultSink", *, max_rows: int, timeout_s: float) -> None:
+    def execute_into(self, sql: str, sink: ResultSink, *, max_rows: int, timeout_s: float) -> None:
         """Run one (already decided) statement, handing ``sink`` each batch as DuckDB produces it.
 
         Refusals for the time limit, the row cap and the guard may come after batches were
