@@ -55,7 +55,8 @@ def test_replay_page_for_security_only_with_candidates_chosen_by_name(review_roo
     candidate = root / "deny-asset-ip"
     shutil.copytree(QUERY_POLICY_DIR, candidate, dirs_exist_ok=True)
     columns = candidate / "columns.rego"
-    old = "reasons(req) := pii(req) | outside_classes(req) | unresolved(req)"
+    old = "reasons(req) := class_reasons(req) | unresolved(req)"
+    assert old in columns.read_text(), "the candidate's rule goes on columns.rego's reasons line"
     if "asset_ip(req)" not in columns.read_text():
         columns.write_text(columns.read_text().replace(old, old + " | asset_ip(req)") + ASSET_IP_RULE)
     (root / "broken").mkdir(exist_ok=True)
