@@ -18,17 +18,9 @@ import pytest
 
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.registry.state_cache import RegistryStateCache
-from dataroom.settings import Settings
 
 PROJECT = "remediation-acme"
 SQL = "SELECT count(*) AS n FROM acme.findings"
-
-
-@pytest.fixture
-def service(dataroom_home: Path):
-    svc = QueryService(Settings())
-    yield svc
-    svc.close()
 
 
 @pytest.fixture
