@@ -160,16 +160,26 @@ class QueryService:
 
     # -- step 2: scope -------------------------------------------------------------------------
     def project_for(self, project_id: str) -> Project | None:
-        """The project as the policy sees it: the registry's row, read by primary key on every query."""
-        return self._project(inspect_text(project_id, max_chars=MAX_NAME_CHARS, what="the project id"))
+        """The project as the policy sees it (the registry's row; see Registry.policy_state)."""
+        return self._policy_state(inspect_text(project_id, max_chars=MAX_NAME_CHARS, what="the project id"))[0]
 
-    def _project(self, project_id: InspectedText) -> Project | None:
-        """A project id that is not even valid text is no project (never sent to the database)."""
-        return None if project_id.problem is not None else self.registry.policy_project(project_id.text)
+    def _policy_state(self, project_id: InspectedText) -> tuple[Project | None, list[dict[str, str]]]:
+        """The project and its quarantines; a project id that is not even valid text is no project (never sent to the database)."""
+        return (None, []) if project_id.problem is not None else self.registry.policy_state(project_id.text)
 
     def policy_input(
-        self, user: str, groups: list[str], project: Project | None, facts: QueryFacts, project_id: str = "", output: OutputPlan | None = None
+        self,
+        user: str,
+        groups: list[str],
+        project: Project | None,
+        facts: QueryFacts,
+        project_id: str = "",
+        output: OutputPlan | None = None,
+        quarantines: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
+        """The query policy's input; ``quarantines`` as read with the project (else read here)."""
+        if quarantines is None:
+            quarantines = self.registry.quarantines(project.id) if project is not None else []
         proj = None
         if project is not None:
             output_policy = OutputPolicy.for_project(project)
@@ -188,7 +198,7 @@ class QueryService:
             "user": {"name": user, "groups": groups},
             "project_id": project_id,
             "project": proj,
-            "quarantines": self.registry.quarantines(project.id) if project is not None else [],  # tenants a model alert withholds
+            "quarantines": quarantines,  # tenants a model alert withholds
             "facts": facts.to_dict(),
             "output": output.facts() if output else None,  # how the result's support is computed (outputs/aggregation.py)
             "today": dt.date.today().isoformat(),
@@ -216,10 +226,10 @@ class QueryService:
         known_user = self.catalog.users.get(user) if who.problem is None else None
         if groups is None:
             groups = list(known_user.groups) if known_user else []
-        project = self._project(where)
+        project, quarantines = self._policy_state(where)
         facts = self._analyse(sql) if text.problem is None else QueryFacts(parse_error=text.problem)
         output = self._plan_output(sql, project, facts)
-        policy_input = self.policy_input(who.stored, groups, project, facts, where.stored, output)
+        policy_input = self.policy_input(who.stored, groups, project, facts, where.stored, output, quarantines if project is not None else [])
 
         invalid = [Reason("bad_input", p) for p in (text.problem, who.problem) if p]
         if known_user is None and who.problem is None:

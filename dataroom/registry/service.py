@@ -350,9 +350,14 @@ class Registry:
         return True
 
     # -- the query path --------------------------------------------------------------------------
+    def policy_state(self, project_id: str) -> tuple[Project | None, list[dict[str, str]]]:
+        """What the query policy reads of the registry: the project and its quarantined tenants,
+        read together and reused while the registry is unchanged (one version check per query: state_cache.py)."""
+        return self._policy_state.get(project_id, lambda: (self._read_policy_project(project_id), self.models.active_quarantines(project_id)))
+
     def policy_project(self, project_id: str) -> Project | None:
-        """The project as the query policy sees it: one primary-key read, reused while the registry is unchanged (state_cache.py)."""
-        return self._policy_state.get(("project", project_id), lambda: self._read_policy_project(project_id))
+        """The project as the query policy sees it (see :meth:`policy_state`)."""
+        return self.policy_state(project_id)[0]
 
     def _read_policy_project(self, project_id: str) -> Project | None:
         with self.engine.connect() as conn:
@@ -367,8 +372,8 @@ class Registry:
         return ModelRegistry(self)
 
     def quarantines(self, project_id: str) -> list[dict[str, str]]:
-        """The project's quarantined tenants, as the query policy sees them (one indexed read, reused while the registry is unchanged)."""
-        return self._policy_state.get(("quarantines", project_id), lambda: self.models.active_quarantines(project_id))
+        """The project's quarantined tenants, as the query policy sees them (see :meth:`policy_state`)."""
+        return self.policy_state(project_id)[1]
 
     # -- projects --------------------------------------------------------------------------------
     def propose(
