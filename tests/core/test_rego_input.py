@@ -7,14 +7,29 @@ from __future__ import annotations
 import enum
 import json
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
+from typing import Any
 
 import pytest
 from regopy import Input, Interpreter
 from regopy.rego_shared import rego_free_output, rego_output_string, rego_query, rego_set_input
 
 from dataroom.rego import PolicyBundle, PolicyError
-from dataroom.rego_input import InputError, escape_strings, free_input, input_node
+from dataroom.rego_input import InputError, escape, free_input, input_node
+
+
+def escape_strings(value: Any) -> Any:
+    """The reference: a copy of the document with every string (keys included) escaped, for regopy's own builder."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, Mapping):
+        return {escape_strings(k): escape_strings(v) for k, v in value.items()}
+    if isinstance(value, Set):
+        return {escape_strings(v) for v in value}
+    if isinstance(value, Sequence):
+        return [escape_strings(v) for v in value]
+    return value
 
 
 class Color(enum.StrEnum):
