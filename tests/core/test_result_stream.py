@@ -106,3 +106,39 @@ def test_the_digest_is_blake3_of_the_bytes_on_one_thread_or_all() -> None:
         data = os.urandom(size)
         assert result_digest(data) == "blake3:" + blake3(data).hexdigest()
         assert result_digest(pa.py_buffer(data)) == result_digest(data)
+
+
+# A session keeps the relation of each checked text (duckdb_session.RELATIONS_KEPT): a repeated
+# text must still run again, under that run's limits, with the guard checking that run's plan.
+
+
+def test_a_repeated_text_runs_again_each_time(session: Session) -> None:
+    sql = "SELECT random() AS r, finding_id FROM acme.findings LIMIT 3"
+    first = session.execute(sql, max_rows=10, timeout_s=5)
+    second = session.execute(sql, max_rows=10, timeout_s=5)
+    assert first.column("r").to_pylist() != second.column("r").to_pylist()  # executed twice, not replayed
+    with pytest.raises(EngineRefusal) as capped:  # the same text, under a tighter limit on this run
+        session.execute(sql, max_rows=2, timeout_s=5)
+    assert capped.value.code == "row_limit"
+
+
+def test_a_kept_text_the_guard_refuses_is_refused_every_time(session: Session) -> None:
+    for attempt in range(3):
+        with pytest.raises(EngineRefusal) as refused:
+            session.execute(LATE_GUARD, max_rows=10**6, timeout_s=10)
+        assert refused.value.code == "engine_guard", attempt
+    for attempt in range(2):  # refused before it is bound: nothing is kept, refused again
+        with pytest.raises(EngineRefusal) as refused:
+            session.execute("SELECT 1; SELECT 2", max_rows=10, timeout_s=5)
+        assert refused.value.code == "engine_guard", attempt
+
+
+def test_the_kept_relations_are_bounded(session: Session, monkeypatch) -> None:
+    from dataroom.engines import duckdb_session
+
+    monkeypatch.setattr(duckdb_session, "RELATIONS_KEPT", 3)
+    for n in range(6):
+        session.execute(f"SELECT {n} AS n", max_rows=10, timeout_s=5)
+    session.execute("SELECT 3 AS n", max_rows=10, timeout_s=5)  # used again: the most recent
+    session.execute("SELECT 6 AS n", max_rows=10, timeout_s=5)
+    assert list(session._relations) == ["SELECT 5 AS n", "SELECT 3 AS n", "SELECT 6 AS n"]
