@@ -132,6 +132,16 @@ _PARSER = _Parser()
 def analyse(sql: str, catalog: Catalog) -> QueryFacts:
     """Analyse ``sql`` against ``catalog``; never raises for bad SQL (it lands in ``parse_error``)."""
     facts = QueryFacts()
+    # The parse tree first: DuckDB serializes SELECT statements only, so a tree of one statement
+    # is the common case (one parse); anything else is parsed again to learn its kinds or error.
+    try:
+        tree = json.loads(_PARSER.connection().execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    except duckdb.Error:
+        tree = {"error": True}
+    if not tree.get("error") and len(tree["statements"]) == 1:
+        facts.statement_kinds = ["SELECT"]
+        _Resolver(catalog, facts).run(tree["statements"])
+        return facts
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
@@ -140,16 +150,9 @@ def analyse(sql: str, catalog: Catalog) -> QueryFacts:
     facts.statement_kinds = [s.type.name for s in statements]
     if not statements:
         facts.parse_error = "the query text holds no SQL statement"
-        return facts
-    if facts.statement_kinds != ["SELECT"]:
-        return facts  # the policy denies anything but a single read statement; nothing more to learn
-    raw = _PARSER.connection().execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
-    tree = json.loads(raw)
-    if tree.get("error"):
+    elif facts.statement_kinds == ["SELECT"]:  # a read DuckDB cannot serialize (the policy denies it unanalysed)
         facts.parse_error = tree.get("error_message", "the statement cannot be analysed")
-        return facts
-    _Resolver(catalog, facts).run(tree["statements"])
-    return facts
+    return facts  # else the policy denies anything but a single read statement; nothing more to learn
 
 
 def _qualified_name(function: dict) -> str:
