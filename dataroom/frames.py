@@ -24,10 +24,14 @@ _INTERVAL = pa.struct([("months", pa.int32()), ("days", pa.int32()), ("nanosecon
 
 def to_polars(table: pa.Table) -> pl.DataFrame:
     """``table`` as a Polars frame: names made unique as DuckDB does, types Polars lacks converted
-    (an interval becomes a struct of months, days and nanoseconds; a union its values as JSON text)."""
+    (an interval becomes a struct of months, days and nanoseconds; a union its values as JSON text).
+
+    The frame keeps the result's batches as its chunks, as DuckDB's own ``.pl()`` does: joining
+    them into one would copy every column (1M rows x 6: 4 of the conversion's 11 ms).
+    """
     table = with_unique_names(table)
     if all(_polars_imports(f.type) for f in table.schema):
-        return pl.from_arrow(table)  # type: ignore[return-value]
+        return pl.from_arrow(table, rechunk=False)  # type: ignore[return-value]
     columns = [_polars_ready(table.column(i), table.schema.field(i)) for i in range(table.num_columns)]
     return pl.DataFrame(columns)
 

@@ -129,3 +129,11 @@ def test_a_result_nested_past_arrows_limit_is_bad_input(dataroom_home: Path) -> 
     assert "cannot be returned as Arrow" in out.stderr and "Traceback" not in out.stderr
     ok = cli(dataroom_home, "query", "-u", "alice", "-p", "remediation-acme", "--format", "csv", "SELECT " + "[" * 30 + "1" + "]" * 30 + " AS deep")
     assert ok.returncode == 0 and json.loads(ok.stdout.splitlines()[1]) == json.loads("[" * 30 + "1" + "]" * 30)
+
+
+def test_the_frame_keeps_the_results_batches_as_chunks() -> None:
+    """As DuckDB's own ``.pl()``: the worker's batches become the frame's chunks, not one copy."""
+    batches = [pa.record_batch({"n": [1, 2], "s": ["a", "b"]}), pa.record_batch({"n": [3], "s": ["c"]})]
+    frame = to_polars(pa.Table.from_batches(batches))
+    assert frame.n_chunks("all") == [2, 2]
+    assert frame.to_dict(as_series=False) == {"n": [1, 2, 3], "s": ["a", "b", "c"]}
