@@ -1,7 +1,8 @@
 """SQL analysis: what a query statement would touch, read from DuckDB's own parser.
 
-DuckDB parses the text (``extract_statements`` for statement kinds, ``json_serialize_sql`` for
-the parse tree of read statements), so there is no second SQL dialect to drift from DuckDB.
+DuckDB parses the text (``json_serialize_sql`` for the parse tree of a read statement, and
+``extract_statements`` for the kinds of anything else), so there is no second SQL dialect to
+drift from DuckDB.
 The walk over the tree resolves every column reference against the catalog tables in the query.
 
 Resolution over-approximates on purpose (fail closed): an unqualified name that matches a column
