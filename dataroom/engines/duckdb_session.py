@@ -95,7 +95,7 @@ def _plan_nodes(plan: list[dict]) -> Iterator[dict]:
 
 
 class ResultSink(Protocol):
-    """Where :meth:`Session.execute_into` puts a result (e.g. results.SealedResultWriter)."""
+    """Where :meth:`Session.execute_into` puts a result (e.g. results.ResultWriter)."""
 
     def open(self, schema: pa.Schema) -> None: ...
 
@@ -202,7 +202,7 @@ class Session:
 
         Refusals for the time limit, the row cap and the guard may come after batches were
         handed over: the sink holds them until this returns, and the caller lets nothing leave
-        before then (the worker seals and sends only afterwards; see results.py).
+        before then (the worker finishes and sends it only afterwards; see results.py).
         """
         try:
             with self._watchdog.armed(timeout_s):

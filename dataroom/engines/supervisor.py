@@ -36,7 +36,7 @@ from dataroom.engines.base import Engine, ExecutionResult
 from dataroom.engines.duckdb_session import SessionSpec, TableSource
 from dataroom.engines.errors import EngineFailure, EngineRefusal, SqlError
 from dataroom.engines.gauge import MemoryGauge
-from dataroom.engines.results import UnsealedResult, receive_table
+from dataroom.engines.results import RefusedResult, receive_table
 from dataroom.engines.visible_copies import visible_copy
 from dataroom.engines.worker import memory_message
 from dataroom.outputs.finish import Finish
@@ -130,10 +130,11 @@ class Worker:
             try:
                 reply = self._receive()
                 if reply.get("reply") == "ok":
-                    return ExecutionResult(*receive_table(self._conn, int(reply["size"])), reply.get("groups"), reply.get("suppressed"))
-            except UnsealedResult as exc:  # a worker that misbehaves is not used again
+                    table, ipc = receive_table(self._conn, int(reply["size"]), bool(reply.get("inline")))
+                    return ExecutionResult(table, ipc, reply.get("groups"), reply.get("suppressed"))
+            except RefusedResult as exc:  # a worker that misbehaves is not used again
                 self.kill()
-                raise EngineFailure(str(exc), "UnsealedResult") from None
+                raise EngineFailure(str(exc), type(exc).__name__) from None
             except (EOFError, OSError):
                 raise self._died() from None
             except EngineRefusal:

@@ -15,8 +15,9 @@ and must not be able to run code in the broker), one per ``send_bytes``::
 
     parent → worker  {"op": "open", "spec": {...}, "s3": {...} | null}    worker → parent  {"reply": "ready"}
     parent → worker  {"op": "run", "sql": ..., "max_rows": n, "timeout_s": t}
-    worker → parent  {"reply": "ok", "rows": n, "size": bytes} then the result as one Arrow IPC stream
-                     in a sealed memfd passed over the socket (see results.py)
+    worker → parent  {"reply": "ok", "rows": n, "size": bytes, "inline": bool} then the result as one
+                     Arrow IPC stream: in the next message (inline, small results) or in a sealed
+                     memfd passed over the socket (see results.py)
                      {"reply": "refused", "code": ..., "message": ...}
                      {"reply": "sql_error" | "failure", "kind": ..., "message": ...}
     parent → worker  {"op": "stop"}
@@ -72,7 +73,7 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
 
     from dataroom.engines.duckdb_session import Session, SessionSpec
     from dataroom.engines.errors import EngineRefusal
-    from dataroom.engines.results import SealedResultWriter, send_sealed, write_sealed
+    from dataroom.engines.results import ResultWriter, send_result, write_result
     from dataroom.outputs.finish import Finish, finish_groups
 
     user_sql_errors = (
@@ -121,19 +122,19 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
                     table = session.execute(sql, **limits)
                     groups = table.num_rows
                     table, suppressed = finish_groups(table, Finish.from_dict(request["finish"]))
-                    fd, size = write_sealed(table)
+                    result = write_result(table)
                     rows = table.num_rows
-                else:  # written as it is produced; sealed and sent only once the session has checked it
-                    result = SealedResultWriter()
+                else:  # written as it is produced; finished and sent only once the session has checked it
+                    writer = ResultWriter()
                     try:
-                        session.execute_into(sql, result, **limits)
+                        session.execute_into(sql, writer, **limits)
                     except BaseException:
-                        result.discard()
+                        writer.discard()
                         raise
-                    fd, size = result.seal()
-                    rows = result.rows
-            reply(reply="ok", rows=rows, size=size, groups=groups, suppressed=suppressed)
-            send_sealed(conn, fd)
+                    result = writer.finish()
+                    rows = writer.rows
+            reply(reply="ok", rows=rows, size=result.size, inline=result.inline is not None, groups=groups, suppressed=suppressed)
+            send_result(conn, result)
         except EngineRefusal as refusal:
             reply(reply="refused", code=refusal.code, message=refusal.message)
         except Exception as exc:

@@ -274,20 +274,48 @@ def test_a_result_the_worker_could_still_change_is_refused() -> None:
     from multiprocessing import reduction
     from multiprocessing.connection import Connection
 
-    from dataroom.engines.results import UnsealedResult, receive_table, send_sealed, write_sealed
+    from dataroom.engines.results import INLINE_MAX_BYTES, UnsealedResult, receive_table, send_result, write_result
 
     ours, theirs = socket.socketpair()
     parent, worker = Connection(ours.detach()), Connection(theirs.detach())
-    sealed, size = write_sealed(pa.table({"x": [1, 2, 3]}))
-    send_sealed(worker, sealed)
-    table, buffer = receive_table(parent, size)
-    assert table.to_pylist() == [{"x": 1}, {"x": 2}, {"x": 3}] and buffer.size == size
+    large = pa.table({"x": list(range(INLINE_MAX_BYTES))})  # past a message's size: a sealed memfd
+    sealed = write_result(large)
+    assert sealed.fd is not None and sealed.inline is None
+    send_result(worker, sealed)
+    table, buffer = receive_table(parent, sealed.size, inline=False)
+    assert table.equals(large) and buffer.size == sealed.size
 
     unsealed = os.memfd_create("forged", os.MFD_ALLOW_SEALING)
-    os.ftruncate(unsealed, size)
-    with mmap.mmap(unsealed, size) as mapping:
+    os.ftruncate(unsealed, sealed.size)
+    with mmap.mmap(unsealed, sealed.size) as mapping:
         mapping[:] = bytes(buffer)
     reduction.send_handle(worker, unsealed, os.getpid())
     with pytest.raises(UnsealedResult):
-        receive_table(parent, size)
+        receive_table(parent, sealed.size, inline=False)
     os.close(unsealed)
+
+
+def test_a_small_result_travels_in_a_message_the_broker_owns() -> None:
+    """A small result is copied into the broker's memory (nothing the worker can change later);
+    a message longer than allowed, or not the size announced, is refused, never read."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    from dataroom.engines.results import INLINE_MAX_BYTES, RefusedResult, receive_table, send_result, write_result
+
+    ours, theirs = socket.socketpair()
+    parent, worker = Connection(ours.detach()), Connection(theirs.detach())
+    small = write_result(pa.table({"x": [1, 2, 3]}))
+    assert small.inline is not None and small.fd is None and small.size == len(small.inline)
+    send_result(worker, small)
+    table, buffer = receive_table(parent, small.size, inline=True)
+    assert table.to_pylist() == [{"x": 1}, {"x": 2}, {"x": 3}] and buffer.to_pybytes() == small.inline
+
+    worker.send_bytes(b"\0" * (INLINE_MAX_BYTES + 1))  # longer than any message may be
+    with pytest.raises(RefusedResult):
+        receive_table(parent, INLINE_MAX_BYTES, inline=True)
+    worker.send_bytes(small.inline)
+    with pytest.raises(RefusedResult):  # announced as one size, sent as another
+        receive_table(parent, small.size + 1, inline=True)
+    with pytest.raises(RefusedResult):  # announced past the limit: not even read
+        receive_table(parent, INLINE_MAX_BYTES + 1, inline=True)

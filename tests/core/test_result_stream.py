@@ -1,6 +1,6 @@
 """The result streams into sealed shared memory while it is produced, and leaves only once checked.
 
-The worker hands each batch to a :class:`SealedResultWriter` as DuckDB produces it (the copy
+The worker hands each batch to a :class:`ResultWriter` as DuckDB produces it (the copy
 overlaps the execution). These tests try to get rows out of a statement the session refuses
 after batches were already written: the guard's check of the executed plan, the row cap and
 the time limit all come after streaming has started, and none of them may let a result through.
@@ -18,7 +18,7 @@ from blake3 import blake3
 from dataroom.catalog import load_catalog
 from dataroom.engines import EngineRefusal
 from dataroom.engines.duckdb_session import Session
-from dataroom.engines.results import SealedResultWriter, result_digest
+from dataroom.engines.results import INLINE_MAX_BYTES, ResultWriter, result_digest
 from dataroom.engines.supervisor import SupervisedEngine
 from dataroom.result_names import renamed_columns
 from dataroom.settings import Settings
@@ -91,13 +91,30 @@ def test_unique_names_reach_the_streamed_schema(session: Session) -> None:
 
 
 def test_a_discarded_writer_closes_its_memfd() -> None:
-    writer = SealedResultWriter()
+    writer = ResultWriter()
     writer.open(pa.schema([("x", pa.int64())]))
-    fd = writer._fd
-    writer.write(pa.record_batch({"x": [1, 2]}))
+    writer.write(pa.record_batch({"x": list(range(INLINE_MAX_BYTES // 8 + 1))}))  # past a message: a memfd
+    fd = writer._file.fd
+    assert fd is not None
     writer.discard()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def test_a_result_moves_to_shared_memory_once_it_outgrows_a_message() -> None:
+    """Batch by batch: small so far stays in memory, the batch that crosses the limit spills all of it."""
+    small = pa.record_batch({"x": list(range(100))})
+    writer = ResultWriter()
+    writer.open(small.schema)
+    writer.write(small)
+    assert writer._file.fd is None  # still a message's worth
+    big = pa.record_batch({"x": list(range(INLINE_MAX_BYTES // 8))})
+    writer.write(big)
+    result = writer.finish()
+    assert result.inline is None and result.fd is not None
+    table = pa.ipc.open_stream(os.pread(result.fd, result.size, 0)).read_all()
+    os.close(result.fd)
+    assert table.to_batches()[0].equals(small) and table.num_rows == 100 + big.num_rows
 
 
 def test_the_digest_is_blake3_of_the_bytes_on_one_thread_or_all() -> None:
