@@ -71,9 +71,9 @@ class _SpillingFile:
             if self._file is None:  # the result outgrew a message: on into shared memory
                 self.fd = os.memfd_create("dataroom-result", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
                 self._file = os.fdopen(self.fd, "wb", closefd=False, buffering=0)
-                self._file.write(self.memory)
+                _write_all(self._file, self.memory)
                 self.memory = None
-            self._file.write(data)
+            _write_all(self._file, data)
         self._size += size
         return size
 
@@ -93,6 +93,13 @@ class _SpillingFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _write_all(file, data) -> None:
+    """``file.write`` until every byte is written (an unbuffered write may take only part)."""
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        view = view[file.write(view) :]
 
 
 class ResultWriter:
