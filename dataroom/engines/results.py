@@ -191,7 +191,9 @@ def receive_table(conn: Connection, size: int, inline: bool) -> tuple[pa.Table, 
             raise RefusedResult(f"the engine sent a {size:,}-byte result in a message (at most {INLINE_MAX_BYTES:,}): refused")
         try:
             data = conn.recv_bytes(INLINE_MAX_BYTES)
-        except OSError as exc:  # longer than announced: the connection is out of step
+        except ConnectionError:
+            raise  # the worker went away: the caller tells a crash from running out of memory
+        except OSError as exc:  # longer than allowed: the connection is out of step
             raise RefusedResult("the engine's result message was longer than allowed: refused") from exc
         if len(data) != size:
             raise RefusedResult("the engine's result message was not the size it announced: refused")
