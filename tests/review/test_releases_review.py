@@ -21,7 +21,7 @@ import requests
 from dataroom.registry import Registry
 from dataroom.registry.releases import ReleaseRegistry
 from dataroom.settings import Settings
-from tests.support.browser import ARTIFACTS, launched_chromium
+from tests.support.browser import ARTIFACTS, hub_login, launched_chromium
 
 PROJECT = "remediation-acme"
 SQL = "SELECT severity, count(*) AS n FROM acme.findings GROUP BY 1 ORDER BY 1"
@@ -126,21 +126,13 @@ def browser():
     yield from launched_chromium()
 
 
-def _hub_login(page, hub_url: str, name: str, password: str) -> None:
-    page.goto(f"{hub_url}/hub/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("#login_submit")
-    page.wait_for_load_state()
-
-
 def test_reviewers_approve_in_a_real_browser(review_room, members, browser) -> None:
     carol = review_room.login("carol")
     release = _request_release(review_room, carol.new_token(note="t"), pl.DataFrame({"severity": ["critical", "high"], "n": [40, 25]}), "Browser release")
     for n, reviewer in enumerate(("sam", "sasha"), start=1):
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
-        _hub_login(page, review_room.hub_url, reviewer, review_room.password)
+        hub_login(page, review_room.hub_url, reviewer, review_room.password)
         page.goto(review_room.review_url + "releases")
         page.click(f'tr.release-row[data-release-id="{release["id"]}"] a')
         page.wait_for_load_state()

@@ -19,8 +19,7 @@ import tomli_w
 from dataroom.alerts.lifecycle import alert_events
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.settings import Settings
-from tests.review.test_review_browser import hub_login
-from tests.support.browser import ARTIFACTS, launched_chromium
+from tests.support.browser import ARTIFACTS, hub_login, launched_chromium
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,11 @@ import pytest
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.registry import Registry
 from dataroom.settings import Settings
-from tests.support.browser import ARTIFACTS, launched_chromium
+from tests.support.browser import ARTIFACTS, hub_login, launched_chromium
 
 @pytest.fixture(scope="module")
 def browser():
     yield from launched_chromium()
-
-
-def hub_login(page, hub_url: str, name: str, password: str) -> None:
-    page.goto(f"{hub_url}/hub/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("#login_submit")
-    page.wait_for_load_state()
 
 
 def test_sam_reviews_and_approves_alice_gets_403(review_room, browser):

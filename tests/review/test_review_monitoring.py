@@ -17,8 +17,7 @@ from dataroom.monitoring.demo import DEMO_MODEL, register_demo_model
 from dataroom.pipeline import Outcome, QueryService
 from dataroom.registry import Registry
 from dataroom.settings import Settings
-from tests.review.test_review_browser import hub_login
-from tests.support.browser import ARTIFACTS, launched_chromium
+from tests.support.browser import ARTIFACTS, hub_login, launched_chromium
 
 
 @pytest.fixture(scope="module")

@@ -32,3 +32,19 @@ def launched_chromium() -> Iterator:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def hub_login(page, hub_url: str, name: str, password: str) -> None:
+    """Log in at the hub, then rest on its home page.
+
+    A login lands on the spawn-pending page, whose script navigates to the user's server once it
+    is up; a test that went elsewhere meanwhile could have its navigation cut short by that one
+    (seen on a busy machine: ``page.goto`` gave no response). The home page navigates nowhere.
+    """
+    page.goto(f"{hub_url}/hub/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("#login_submit")
+    page.wait_for_load_state()
+    page.goto(f"{hub_url}/hub/home")
+    page.wait_for_load_state()
