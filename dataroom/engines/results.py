@@ -59,7 +59,6 @@ class _SpillingFile:
     def __init__(self) -> None:
         self.memory: bytearray | None = bytearray()
         self.fd: int | None = None
-        self._file = None
         self._size = 0
         self.closed = False
 
@@ -68,14 +67,18 @@ class _SpillingFile:
         if self.memory is not None and len(self.memory) + size <= INLINE_MAX_BYTES:
             self.memory += data
         else:
-            if self._file is None:  # the result outgrew a message: on into shared memory
+            if self.fd is None:  # the result outgrew a message: on into shared memory
                 self.fd = os.memfd_create("dataroom-result", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-                self._file = os.fdopen(self.fd, "wb", closefd=False, buffering=0)
-                _write_all(self._file, self.memory)
+                self._write_fd(self.memory)
                 self.memory = None
-            _write_all(self._file, data)
+            self._write_fd(data)
         self._size += size
         return size
+
+    def _write_fd(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while view:  # a short write is continued
+            view = view[os.write(self.fd, view) :]
 
     def tell(self) -> int:
         return self._size
@@ -84,8 +87,6 @@ class _SpillingFile:
         pass
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
         self.closed = True
 
     def discard(self) -> None:
@@ -93,13 +94,6 @@ class _SpillingFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def _write_all(file, data) -> None:
-    """``file.write`` until every byte is written (an unbuffered write may take only part)."""
-    view = memoryview(data).cast("B")
-    while view.nbytes:
-        view = view[file.write(view) :]
 
 
 class ResultWriter:
