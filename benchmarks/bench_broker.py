@@ -36,6 +36,8 @@ from dataroom.hub.config import HubOptions
 from dataroom.hub.launcher import DataRoomHub, find_proxy, free_port
 from dataroom.hub.rest import HubUser
 
+from transfer_floor import FloorServer
+
 COLUMNS = "finding_id, asset_id, cvss, severity, detected_at, remediation_days"
 TRIVIAL = "SELECT 1 AS one"
 PASSWORD = "benchmark-password"
@@ -98,14 +100,18 @@ def main() -> None:
             service = QueryService(Settings(home=home))
             local = duckdb.connect()
             parquet = home / "data" / "acme" / "findings" / "*.parquet"
-            (local_s, broker_s, pipeline_s), (local_df, broker_df, _) = interleaved(
-                [
-                    lambda: local.sql(f"SELECT {COLUMNS} FROM read_parquet('{parquet}')").pl(),
-                    lambda: room.sql(query),
-                    lambda: service.run("alice", "remediation-acme", query, groups=["data-scientists"], client="benchmark"),
-                ],
-                args.repeat,
-            )
+            local_sql = f"SELECT {COLUMNS} FROM read_parquet('{parquet}')"
+            with FloorServer(local_sql, free_port()) as floor:
+                (local_s, broker_s, pipeline_s, floor_s), (local_df, broker_df, _, floor_df) = interleaved(
+                    [
+                        lambda: local.sql(local_sql).pl(),
+                        lambda: room.sql(query),
+                        lambda: service.run("alice", "remediation-acme", query, groups=["data-scientists"], client="benchmark"),
+                        floor.fetch,
+                    ],
+                    args.repeat,
+                )
+            assert floor_df.equals(local_df), "the floor server's result differs from the local one"
             assert isinstance(broker_df, pl.DataFrame) and broker_df.shape == local_df.shape, (broker_df.shape, local_df.shape)
             mb = broker_df.estimated_size() / 1e6
 
@@ -133,6 +139,8 @@ def main() -> None:
     print(f"  broker -> polars (loopback) {broker_s * 1000:8.1f} ms   ratio {broker_s / local_s:.2f}x   (goal <= 1.3x)")
     print(f"  pipeline alone, in-process {pipeline_s * 1000:8.1f} ms   ({pipeline_s / local_s:.2f}x: decide, audit, execute, result digest; in-process)")
     print(f"  => HTTP transfer + decode  {(broker_s - pipeline_s) * 1000:8.1f} ms")
+    print(f"  floor: raw DuckDB over HTTP {floor_s * 1000:8.1f} ms   ({floor_s / local_s:.2f}x: the same query served by raw DuckDB in another")
+    print(f"                                          process over loopback, ungoverned; see transfer_floor.py)")
     print(f"\ntrivial query ({TRIVIAL!r}), median of {args.trivial}:")
     print(f"  in-process pipeline         {pipeline_ms:8.2f} ms")
     print(f"  through the broker          {broker_ms:8.2f} ms")
@@ -147,7 +155,8 @@ def main() -> None:
         args.json.write_text(
             json.dumps(
                 {
-                    "transfer": {"rows": rows, "columns": cols, "local_ms": local_s * 1000, "broker_ms": broker_s * 1000, "ratio": broker_s / local_s},
+                    "transfer": {"rows": rows, "columns": cols, "local_ms": local_s * 1000, "broker_ms": broker_s * 1000, "ratio": broker_s / local_s,
+                                 "floor_ms": floor_s * 1000, "floor_ratio": floor_s / local_s},
                     "trivial": {"in_process_ms": pipeline_ms, "broker_ms": broker_ms, "added_ms": broker_ms - pipeline_ms},
                     "concurrent": {"clients": args.clients, "interval_ms": args.interval_ms, "p50_added_ms": p50 - pipeline_ms, "p99_added_ms": p99 - pipeline_ms},
                     "saturated": {"clients": args.clients, "queries_per_s": len(saturated) / wall, "p50_ms": s50, "p99_ms": s99},
