@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_support import demo_home, interleaved_medians_ms, let_the_spare_worker_start, median_ms  # noqa: E402
+from benchmarks.bench_support import demo_home, interleaved_medians_ms, interleaved_runs_ms, let_the_spare_worker_start, median_ms, ratio_interval  # noqa: E402
 
 from dataroom.analysis import analyse  # noqa: E402
 from dataroom.audit import AuditLog  # noqa: E402
@@ -64,8 +65,9 @@ def main() -> None:
         svc.run("alice", "remediation-acme", template.format(**governed_names))
     let_the_spare_worker_start()
     print(f"\nscan-aggregate queries over acme.findings ({args.rows:,} rows), median of {args.repeat}, threads={settings.threads}")
-    print(f"{'query':<22} {'raw ms':>9} {'governed ms':>12} {'ratio':>7}")
+    print(f"{'query':<22} {'raw ms':>9} {'governed ms':>12} {'ratio':>7} {'90% interval':>14}")
     ratios: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}  # bootstrap, over the neighbouring pairs (bench_support.ratio_interval)
     for name, template in QUERIES.items():
         governed_sql = template.format(**governed_names)
         raw_sql = template.format(**raw_names)
@@ -74,9 +76,11 @@ def main() -> None:
             outcome = svc.run("alice", "remediation-acme", governed_sql)
             assert outcome.outcome is Outcome.ALLOWED, outcome.summary()
 
-        g, r = interleaved_medians_ms(governed, lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
-        ratios[name] = g / r
-        print(f"{name:<22} {r:>9.1f} {g:>12.1f} {g / r:>6.2f}x")
+        runs = interleaved_runs_ms(governed, lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
+        g, r = statistics.median(runs.first), statistics.median(runs.second)
+        ratios[name] = runs.ratio
+        low, high = intervals[name] = ratio_interval([runs])
+        print(f"{name:<22} {r:>9.1f} {g:>12.1f} {g / r:>6.2f}x {f'{low:.2f}-{high:.2f}':>14}")
 
     n = args.trivial_repeat
     trivial = "SELECT 1 AS x"
@@ -126,6 +130,7 @@ def main() -> None:
                     "audit_append_ms": {"durable": append, "completion": append_lazy},
                     "guard_ms": guard,
                     "ratios": ratios,
+                    "ratio_intervals": intervals,
                 },
                 indent=2,
             )

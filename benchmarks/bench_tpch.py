@@ -17,6 +17,10 @@ DuckDB's before anything is timed; then governed and raw runs alternate (median 
 after one warm-up each) and the per-query ratio and their geometric mean are printed: first the
 same text again and again (the pipeline reuses its analysis and decision, the session its bound
 relation), then a new text each run (a numbered comment appended: nothing can be reused).
+Each same-text ratio, and the geometric mean, comes with a 90 % bootstrap interval over the
+neighbouring governed/raw pairs (``bench_support.ratio_interval``): on this machine a median of
+7-11 runs moves by several per cent between runs, and the interval says whether a ratio above a
+goal is more than that.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +46,7 @@ import tomli_w
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_support import interleaved_medians_ms, let_the_spare_worker_start  # noqa: E402
+from benchmarks.bench_support import interleaved_runs_ms, let_the_spare_worker_start, ratio_interval  # noqa: E402
 from benchmarks.tpch_queries import QUERIES, TABLES, qualified  # noqa: E402
 
 from dataroom.pipeline import Outcome, QueryService  # noqa: E402
@@ -159,7 +164,8 @@ def main() -> None:
         allowed[number] = sql
 
     let_the_spare_worker_start()
-    print(f"{'query':<6} {'raw ms':>9} {'governed ms':>12} {'added ms':>9} {'ratio':>7} {'new text':>9}")
+    samples = {}  # per allowed query, its same-text runs (for the intervals)
+    print(f"{'query':<6} {'raw ms':>9} {'governed ms':>12} {'added ms':>9} {'ratio':>7} {'90% interval':>14} {'new text':>9}")
     for number in numbers:
         if number not in allowed:
             print(f"Q{number:<5} {figures[f'Q{number}']['outcome']}: {', '.join(figures[f'Q{number}']['reasons'])}")
@@ -170,25 +176,35 @@ def main() -> None:
             outcome = svc.run(USER, PROJECT, sql)
             assert outcome.outcome is Outcome.ALLOWED, outcome.summary()
 
-        g, r = interleaved_medians_ms(governed, lambda: raw.sql(sql).to_arrow_table(), args.repeat)
+        runs_same = samples[number] = interleaved_runs_ms(governed, lambda: raw.sql(sql).to_arrow_table(), args.repeat)
+        g, r = statistics.median(runs_same.first), statistics.median(runs_same.second)
+        low, high = ratio_interval([runs_same])
         runs = itertools.count()
 
         def new_text() -> str:
             return f"{sql}\n-- run {next(runs)}"
 
-        g_new, r_new = interleaved_medians_ms(lambda: svc.run(USER, PROJECT, new_text()), lambda: raw.sql(new_text()).to_arrow_table(), args.repeat)
-        figures[f"Q{number}"] = {"outcome": "allowed", "raw_ms": r, "governed_ms": g, "ratio": g / r, "ratio_new_text": g_new / r_new}
-        print(f"Q{number:<5} {r:>9.1f} {g:>12.1f} {g - r:>9.1f} {g / r:>6.2f}x {g_new / r_new:>8.2f}x")
+        new = interleaved_runs_ms(lambda: svc.run(USER, PROJECT, new_text()), lambda: raw.sql(new_text()).to_arrow_table(), args.repeat)
+        figures[f"Q{number}"] = {
+            "outcome": "allowed", "raw_ms": r, "governed_ms": g, "ratio": g / r, "ratio_interval": [low, high], "ratio_new_text": new.ratio,
+        }
+        print(f"Q{number:<5} {r:>9.1f} {g:>12.1f} {g - r:>9.1f} {g / r:>6.2f}x {f'{low:.2f}-{high:.2f}':>14} {new.ratio:>8.2f}x")
 
     allowed_figures = [f for f in figures.values() if "ratio" in f]
     if allowed_figures:
         geomean, geomean_new = (math.exp(sum(math.log(f[key]) for f in allowed_figures) / len(allowed_figures)) for key in ("ratio", "ratio_new_text"))
+        geo_low, geo_high = ratio_interval(list(samples.values()))
         worst = max(figures, key=lambda q: figures[q].get("ratio", 0))
-        print(f"\n{len(allowed_figures)} queries allowed, results equal to raw DuckDB's; geometric mean {geomean:.3f}x, "
-              f"highest {worst} {figures[worst]['ratio']:.2f}x (goals: <= 1.05x and no query above 1.10x); "
+        clearly_above = [q for q, f in figures.items() if f.get("ratio_interval", [0])[0] > 1.10]
+        print(f"\n{len(allowed_figures)} queries allowed, results equal to raw DuckDB's; geometric mean {geomean:.3f}x "
+              f"(90% interval {geo_low:.3f}-{geo_high:.3f}), highest {worst} {figures[worst]['ratio']:.2f}x; "
+              f"intervals wholly above 1.10x: {', '.join(clearly_above) or 'none'} (goals: <= 1.05x and no query above 1.10x); "
               f"a new text each run: geometric mean {geomean_new:.3f}x")
         if args.json:
-            summary = {"scale": args.scale, "repeat": args.repeat, "threads": threads, "geomean": geomean, "geomean_new_text": geomean_new}
+            summary = {
+                "scale": args.scale, "repeat": args.repeat, "threads": threads, "geomean": geomean,
+                "geomean_interval": [geo_low, geo_high], "geomean_new_text": geomean_new,
+            }
             args.json.write_text(json.dumps({**summary, "queries": figures}, indent=2))
     svc.close()
     shutil.rmtree(audit_dir, ignore_errors=True)
