@@ -35,6 +35,7 @@ import sys
 from multiprocessing.connection import Connection
 
 from dataroom.engines.gauge import MemoryGauge
+from dataroom.engines.heap import keep_freed_heap
 
 # A test-only hook (the ``engine_test_hooks`` setting): a statement holding this marker aborts
 # the worker the way a crash inside a native library would.
@@ -173,6 +174,7 @@ def main(argv: list[str]) -> None:
     # Arrow's default pool (jemalloc) reserves address space in large chunks and then fails small
     # mallocs under RLIMIT_AS far below the cap; the system allocator grows as it is used.
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    keep_freed_heap()  # an operator's working memory stays with the worker between queries (heap.py)
     faulthandler.enable()  # a crash leaves a Python traceback in the broker's log (stderr)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     conn = Connection(fd)
