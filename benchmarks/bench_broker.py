@@ -2,7 +2,9 @@
 
 Prints
   1. transfer: 1M rows x 6 columns, broker → polars.DataFrame in the client, as a ratio to local
-     DuckDB ``.pl()`` on the same query over the same Parquet (goal ≤ 1.3x, issue 18);
+     DuckDB ``.pl()`` on the same query over the same Parquet (goal ≤ 1.3x, issue 18), and in the
+     same turns the floor of any HTTP design: raw DuckDB serving the query from another process
+     (``transfer_floor.py``);
   2. added latency: median round trip of a trivial query through the broker minus the same query
      through the in-process pipeline (``QueryService.run``), over loopback (goal ≤ 3 ms);
   3. the same under load: ``--clients`` (50) concurrent clients, each with its own connection,
