@@ -142,7 +142,7 @@ def main() -> None:
     print(f"  pipeline alone, in-process {pipeline_s * 1000:8.1f} ms   ({pipeline_s / local_s:.2f}x: decide, audit, execute, result digest; in-process)")
     print(f"  => HTTP transfer + decode  {(broker_s - pipeline_s) * 1000:8.1f} ms")
     print(f"  floor: raw DuckDB over HTTP {floor_s * 1000:8.1f} ms   ({floor_s / local_s:.2f}x: the same query served by raw DuckDB in another")
-    print(f"                                          process over loopback, ungoverned; see transfer_floor.py)")
+    print("                                          process over loopback, ungoverned; see transfer_floor.py)")
     print(f"\ntrivial query ({TRIVIAL!r}), median of {args.trivial}:")
     print(f"  in-process pipeline         {pipeline_ms:8.2f} ms")
     print(f"  through the broker          {broker_ms:8.2f} ms")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -77,7 +76,7 @@ def main() -> None:
             assert outcome.outcome is Outcome.ALLOWED, outcome.summary()
 
         runs = interleaved_runs_ms(governed, lambda: raw.sql(raw_sql).to_arrow_table(), args.repeat)
-        g, r = statistics.median(runs.first), statistics.median(runs.second)
+        g, r = runs.medians
         ratios[name] = runs.ratio
         low, high = intervals[name] = ratio_interval([runs])
         print(f"{name:<22} {r:>9.1f} {g:>12.1f} {g / r:>6.2f}x {f'{low:.2f}-{high:.2f}':>14}")

@@ -43,9 +43,14 @@ class Interleaved:
     second: list[float]
 
     @property
+    def medians(self) -> tuple[float, float]:
+        return statistics.median(self.first), statistics.median(self.second)
+
+    @property
     def ratio(self) -> float:
         """Median of ``first`` over median of ``second``."""
-        return statistics.median(self.first) / statistics.median(self.second)
+        first, second = self.medians
+        return first / second
 
 
 def interleaved_runs_ms(first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> Interleaved:
@@ -63,8 +68,7 @@ def interleaved_runs_ms(first: Callable[[], Any], second: Callable[[], Any], rep
 
 def interleaved_medians_ms(first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Median milliseconds of two functions run alternately (see :func:`interleaved_runs_ms`)."""
-    runs = interleaved_runs_ms(first, second, repeat)
-    return statistics.median(runs.first), statistics.median(runs.second)
+    return interleaved_runs_ms(first, second, repeat).medians
 
 
 def ratio_interval(samples: Sequence[Interleaved], level: float = 0.9, resamples: int = 2000) -> tuple[float, float]:

@@ -8,7 +8,7 @@ rise only as a process frees large blocks, so a long-lived process (raw DuckDB i
 drifts up to 32 MiB / 64 MiB and keeps its pages, while a worker's limits depend on what it happened
 to run first. Measured on TPC-H Q1 after a worker had run the other queries: every hash-table
 resize gave its old table back to the kernel and the next query faulted it in again (11,000 page
-faults a query against 3,000 for raw DuckDB, +15 ms, 1.12x raw); with the limits below, 400-1,200
+faults a query against 3,000 for raw DuckDB, +15 ms, 1.12x raw); with the limits below, 400-1,800
 faults and the same time as raw.
 
 :func:`keep_freed_heap` sets both to where glibc's own adjustment ends, from the start. The cost
@@ -34,4 +34,5 @@ def keep_freed_heap() -> bool:
         mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
     except AttributeError:  # not glibc (e.g. macOS): nothing to tune
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    results = [mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)]
+    return all(results)  # mallopt returns 1 on success
