@@ -101,6 +101,7 @@ def main() -> None:
 
             service = QueryService(Settings(home=home))
             local = duckdb.connect()
+            local.execute("SET parquet_metadata_cache = true")  # as the room's sessions do
             parquet = home / "data" / "acme" / "findings" / "*.parquet"
             local_sql = f"SELECT {COLUMNS} FROM read_parquet('{parquet}')"
             with FloorServer(local_sql, free_port()) as floor:

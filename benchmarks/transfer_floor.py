@@ -33,6 +33,7 @@ def serve(sql: str, port: int) -> None:
     from tornado import web
 
     con = duckdb.connect()
+    con.execute("SET parquet_metadata_cache = true")  # as the room's sessions do
 
     def ipc() -> pa.Buffer:
         table = con.sql(sql).to_arrow_table()
