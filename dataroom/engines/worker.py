@@ -147,6 +147,7 @@ def serve(conn: Connection, budget: int, gauge: MemoryGauge, test_hooks: bool) -
                 reply(reply="refused", code="engine_guard", message="the statement reaches outside the project's tables (files, settings or extensions)")
             else:
                 reply(reply=kind, kind=type(exc).__name__, message=_first_line(exc))
+        session.prepare_reruns()  # off the query's path: the answer has left
 
 
 def classify(exc: BaseException, user_sql_errors: tuple, permission_error: type) -> str:

@@ -9,8 +9,10 @@ the time limit all come after streaming has started, and none of them may let a 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from blake3 import blake3
@@ -144,6 +146,7 @@ def test_a_kept_text_the_guard_refuses_is_refused_every_time(session: Session) -
         with pytest.raises(EngineRefusal) as refused:
             session.execute(LATE_GUARD, max_rows=10**6, timeout_s=10)
         assert refused.value.code == "engine_guard", attempt
+        session.prepare_reruns()  # as the worker does after each answer: a refused text is never moved
     for attempt in range(2):  # refused before it is bound: nothing is kept, refused again
         with pytest.raises(EngineRefusal) as refused:
             session.execute("SELECT 1; SELECT 2", max_rows=10, timeout_s=5)
@@ -159,3 +162,51 @@ def test_the_kept_relations_are_bounded(session: Session, monkeypatch) -> None:
     session.execute("SELECT 3 AS n", max_rows=10, timeout_s=5)  # used again: the most recent
     session.execute("SELECT 6 AS n", max_rows=10, timeout_s=5)
     assert list(session._relations) == ["SELECT 5 AS n", "SELECT 3 AS n", "SELECT 6 AS n"]
+
+
+# Only a text's first run is profiled and checked; once it passed, the text runs on the session's
+# second connection, the same database and settings without the profiler (duckdb_session's docstring).
+
+
+def test_a_checked_text_reruns_without_the_profiler_and_still_runs_each_time(session: Session) -> None:
+    sql = "SELECT random() AS r, finding_id FROM acme.findings LIMIT 3"
+    first = session.execute(sql, max_rows=10, timeout_s=5)
+    profile = session._con.get_profiling_information(format="json")  # the checked run's plan
+    session.prepare_reruns()
+    second = session.execute(sql, max_rows=10, timeout_s=5)
+    assert session._con.get_profiling_information(format="json") == profile  # the profiled connection did not run it
+    assert first.column("r").to_pylist() != second.column("r").to_pylist()
+    assert first.column("finding_id").to_pylist() == second.column("finding_id").to_pylist()
+    with pytest.raises(EngineRefusal) as capped:  # this run's limits still apply
+        session.execute(sql, max_rows=2, timeout_s=5)
+    assert capped.value.code == "row_limit"
+
+
+def test_the_time_limit_stops_a_rerun_on_the_unprofiled_connection(session: Session) -> None:
+    slow = "SELECT count(*) FROM acme.findings a, acme.findings b WHERE a.cvss * b.cvss > 80.5 + random()"
+    session.execute(slow, max_rows=10, timeout_s=60)  # completes, checked
+    session.prepare_reruns()
+    started = time.monotonic()
+    with pytest.raises(EngineRefusal) as refused:
+        session.execute(slow, max_rows=10, timeout_s=0.01)
+    assert refused.value.code == "time_limit"
+    assert time.monotonic() - started < 5
+    assert session.execute("SELECT 1 AS one", max_rows=10, timeout_s=5).num_rows == 1  # the session still works
+
+
+def test_both_connections_have_the_same_settings_but_the_profiler(session: Session) -> None:
+    def settings(connection) -> dict[str, str]:
+        return dict(connection.sql("SELECT name, value FROM duckdb_settings()").fetchall())
+
+    checked, unprofiled = settings(session._con), settings(session._unprofiled)
+    differing = {name for name in checked.keys() | unprofiled.keys() if checked.get(name) != unprofiled.get(name)}
+    assert differing == {"enable_profiling", "tracked_metrics"}
+    assert unprofiled["lock_configuration"] == "true" and unprofiled["enable_external_access"] == "false"
+
+
+def test_no_connection_of_a_session_scans_a_python_variable(session: Session) -> None:
+    """With external access off, DuckDB resolves no name to an object of the worker (a Python replacement scan)."""
+    secret_rows = pa.table({"secret": ["do not read"]})  # noqa: F841 (named by the statements below)
+    for connection in (session._con, session._unprofiled):
+        with pytest.raises(duckdb.CatalogException):
+            connection.sql("SELECT * FROM secret_rows").fetchall()
