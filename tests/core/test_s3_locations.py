@@ -72,6 +72,27 @@ def test_query_over_s3_through_assumed_role(s3_home, moto_endpoint: str) -> None
         svc.close()
 
 
+def test_a_checked_text_over_s3_reruns_on_the_unprofiled_connection(s3_home, moto_endpoint: str) -> None:
+    """The Arrow datasets of ``s3://`` tables belong to a connection: the session's unprofiled one has them too."""
+    from dataroom.catalog import load_catalog
+    from dataroom.engines.duckdb_session import Session
+    from dataroom.engines.supervisor import SupervisedEngine
+    from dataroom.storage import S3Access
+
+    home, role = s3_home
+    settings = Settings(aws_role_arn=role, aws_external_id="dataroom-ext-id", aws_endpoint_url=moto_endpoint, threads=1)
+    catalog = load_catalog(home / "catalog.toml")
+    session = Session(SupervisedEngine(settings, catalog).session_spec(catalog.projects["remediation-acme"]), S3Access(settings))
+    try:
+        sql = "SELECT severity, count(*) AS n FROM acme.findings GROUP BY 1 ORDER BY 1"
+        first = session.execute(sql, max_rows=100, timeout_s=30)
+        session.prepare_reruns()
+        assert session._relations[sql].rebound  # bound on the unprofiled connection, not left on the checked path
+        assert session.execute(sql, max_rows=100, timeout_s=30).equals(first)
+    finally:
+        session.close()
+
+
 def test_unassumable_role_is_a_clear_error_and_audited(s3_home, moto_endpoint: str) -> None:
     home, _ = s3_home
     settings = Settings(aws_role_arn="not-an-arn", aws_endpoint_url=moto_endpoint)
