@@ -15,7 +15,11 @@ of them. What the parent guarantees, whatever the statement does:
 
 Workers are fresh interpreters (``python -m dataroom.engines.worker``), never forks of the broker,
 whose threads make ``fork`` unsafe. One spare worker is started ahead of need (it imports DuckDB
-while the pipeline analyses and decides), so a new session costs a message, not a start-up.
+while the pipeline analyses and decides), so a new session costs a message, not a start-up. A
+statement that finds none of its session's workers idle does not wait for a start-up either
+(0.3-1 s): one worker is started for the session in the background, and the statement takes
+whichever comes first, a worker another statement hands back (usually within milliseconds) or
+the new one; a new one nobody took stays as an idle worker of the session.
 """
 
 from __future__ import annotations
@@ -182,6 +186,9 @@ class _Pool:
     idle: list[Worker] = field(default_factory=list)
     busy: int = 0  # workers of this pool running a statement now
     peak: int = 0  # the most that ran at once
+    starting: bool = False  # a worker is being started for statements that found none idle
+    start_error: BaseException | None = None  # why the last such start failed
+    waiting: int = 0  # statements waiting for an idle worker
 
     def keeps_another_idle(self) -> bool:
         return len(self.idle) < min(max(IDLE_WORKERS_PER_SESSION, self.peak), MAX_IDLE_WORKERS_PER_SESSION)
@@ -201,6 +208,7 @@ class SupervisedEngine(Engine):
         self._pools: dict[tuple[str, str], _Pool] = {}
         self._spare: Worker | None = None
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)  # an idle worker was added to a pool
         remote = any(t.is_remote for t in catalog.tables.values())
         self._s3 = {k: getattr(settings, k) for k in S3_SETTINGS} if remote else None
 
@@ -263,6 +271,45 @@ class SupervisedEngine(Engine):
             pool.peak = max(pool.peak, pool.busy)
         return pool, worker
 
+    def _worker_for(self, user: str, pool: _Pool) -> Worker:
+        """For a statement that found no idle worker: the first one the pool gets, handed back or new (see the module's docstring)."""
+        waited = False
+        with self._returned:
+            pool.waiting += 1
+            try:
+                while True:
+                    while pool.idle:
+                        worker = pool.idle.pop()
+                        if worker.process.poll() is None:
+                            return worker
+                        worker.discard()  # died while idle (already reaped: nothing blocks)
+                    if waited and pool.start_error is not None:  # the start it waited for failed
+                        raise pool.start_error
+                    if not pool.starting:
+                        pool.starting, pool.start_error = True, None
+                        threading.Thread(target=self._start_for, args=(user, pool), name="worker-start", daemon=True).start()
+                    self._returned.wait()
+                    waited = True
+            finally:
+                pool.waiting -= 1
+
+    def _start_for(self, user: str, pool: _Pool) -> None:
+        """Start a worker for ``pool``'s waiting statements; it stays as an idle worker of the pool if still current."""
+        try:
+            worker = self._new_worker(pool.spec)
+        except BaseException as exc:  # the statements waiting for it get the error
+            with self._returned:
+                pool.starting, pool.start_error = False, exc
+                self._returned.notify_all()
+            return
+        with self._returned:
+            pool.starting = False
+            if pool.waiting or self._pools.get((user, pool.project.id)) is pool:
+                pool.idle.append(worker)
+                self._returned.notify_all()
+                return
+        worker.stop()  # the pool was replaced or closed meanwhile and nobody waits
+
     def _checkin(self, user: str, pool: _Pool, worker: Worker | None) -> None:
         """Back to the pool's idle workers, or stopped; ``None``: no worker could be started."""
         with self._lock:
@@ -272,6 +319,7 @@ class SupervisedEngine(Engine):
             current = self._pools.get((user, pool.project.id)) is pool
             if worker.usable and current and pool.keeps_another_idle():
                 pool.idle.append(worker)
+                self._returned.notify_all()
                 return
         if worker.usable:
             worker.stop()
@@ -288,7 +336,7 @@ class SupervisedEngine(Engine):
         pool, worker = self._checkout(user, project)
         try:
             if worker is None:
-                worker = self._new_worker(pool.spec)
+                worker = self._worker_for(user, pool)
             return worker.run(
                 sql,
                 max_rows=self.settings.max_rows,

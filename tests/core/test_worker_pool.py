@@ -7,6 +7,8 @@ under 50 clients spent its time starting and stopping processes.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,51 @@ def test_a_worker_that_cannot_start_does_not_count_as_busy(engine, monkeypatch: 
     with pytest.raises(OSError):
         eng.execute("alice", project, "SELECT 1 AS x")
     assert eng._pools[("alice", project.id)].busy == 0
+
+
+def test_a_statement_takes_a_worker_handed_back_before_a_new_one_has_started(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start-up takes 0.3-1 s; another statement's worker usually comes back within milliseconds.
+    Here the start is held until the statement has been answered: it must not wait for it."""
+    eng, project = engine
+    burst(eng, project, 1)
+    pool, held = eng._checkout("alice", project)  # the session's only worker, busy
+    start_began, release_start = threading.Event(), threading.Event()
+    real_new_worker = eng._new_worker
+
+    def slow_start(spec):
+        start_began.set()
+        release_start.wait(60)
+        return real_new_worker(spec)
+
+    monkeypatch.setattr(eng, "_new_worker", slow_start)
+    answer: dict = {}
+    statement = threading.Thread(target=lambda: answer.update(result=eng.execute("alice", project, "SELECT 1 AS x")))
+    statement.start()
+    assert start_began.wait(30)  # no idle worker: a start began...
+    eng._checkin("alice", pool, held)  # ...but the busy worker came back first
+    statement.join(30)
+    assert not statement.is_alive(), "the statement waited for the new worker"
+    assert answer["result"].table.num_rows == 1
+    release_start.set()
+    for _ in range(300):  # the new worker, once started, stays as an idle worker of the session
+        if len(idle_pids(eng, project)) == 2:
+            break
+        time.sleep(0.1)
+    assert len(idle_pids(eng, project)) == 2 and held.process.pid in idle_pids(eng, project)
+
+
+def test_statements_waiting_for_a_start_that_fails_get_its_error(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    eng, project = engine
+    burst(eng, project, 1)
+    pool, held = eng._checkout("alice", project)
+
+    def fail(spec):
+        raise OSError("no process")
+
+    monkeypatch.setattr(eng, "_new_worker", fail)
+    with pytest.raises(OSError):
+        eng.execute("alice", project, "SELECT 1 AS x")
+    monkeypatch.undo()  # starts work again: a later statement tries again instead of reusing the old error
+    eng._pools[("alice", project.id)].idle.clear()
+    assert eng.execute("alice", project, "SELECT 1 AS x").table.num_rows == 1
+    eng._checkin("alice", pool, held)
