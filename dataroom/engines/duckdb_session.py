@@ -191,7 +191,6 @@ class Session:
         self._running = self._con  # the connection the current statement runs on
         self._watchdog = Watchdog(lambda: self._running.interrupt())  # the time limit of each statement
         self._relations: OrderedDict[str, _Kept] = OrderedDict()  # see RELATIONS_KEPT
-        self._checked_since: list[_Kept] = []  # passed the guard since the last prepare_reruns
 
     def check(self, sql: str) -> duckdb.Statement:
         """The engine's guard, before execution: exactly one read statement; returns it, parsed
@@ -219,8 +218,9 @@ class Session:
         The worker calls this after it has sent a result, so the bind (up to 1.5 ms on a TPC-H
         query) is not on the query's path. A text that cannot be bound there keeps its checked path.
         """
-        pending, self._checked_since = self._checked_since, []
-        for kept in pending:
+        for kept in self._relations.values():
+            if not kept.checked or kept.rebound:
+                continue
             try:
                 kept.relation = self._unprofiled.sql(kept.statement)
                 kept.rebound = True
@@ -266,9 +266,7 @@ class Session:
                     raise duckdb.InvalidInputException(f"the result cannot be returned as Arrow ({exc}): nest or widen it less") from exc
             if profiled:
                 self.check_executed_plan()
-                if not kept.checked:
-                    kept.checked = True
-                    self._checked_since.append(kept)
+                kept.checked = True
         except duckdb.InterruptException as exc:
             raise EngineRefusal("time_limit", f"the query ran longer than the time limit ({timeout_s:g} s) and was stopped: filter or aggregate more") from exc
 

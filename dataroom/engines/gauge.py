@@ -10,7 +10,7 @@ Why 20 ms: the parent asks whether the worker had taken half its budget (at leas
 2 GiB by default). Memory a statement touches grows by about 2 GB/s on the 2-core machine
 (page faults), so the last sample misses at most some 40 MB of it; address space reserved
 without touching it appears at once, whatever the interval. Sampling every 5 ms cost a 27 ms
-scan 0.1-0.25 ms (the sampling thread's wake-ups take a core from DuckDB), 20 ms nothing measurable.
+scan 0.07-0.26 ms (the sampling thread's wake-ups take a core from DuckDB), 20 ms nothing measurable.
 """
 
 from __future__ import annotations
