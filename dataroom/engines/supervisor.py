@@ -306,7 +306,7 @@ class SupervisedEngine(Engine):
             pool.starting = False
             if pool.waiting or self._pools.get((user, pool.project.id)) is pool:
                 pool.idle.append(worker)
-                self._returned.notify()  # one worker: one waiting statement (not a herd fighting for the GIL)
+                self._returned.notify_all()  # all: the condition is shared by every session's pool
                 return
         worker.stop()  # the pool was replaced or closed meanwhile and nobody waits
 
@@ -319,7 +319,7 @@ class SupervisedEngine(Engine):
             current = self._pools.get((user, pool.project.id)) is pool
             if worker.usable and current and pool.keeps_another_idle():
                 pool.idle.append(worker)
-                self._returned.notify()
+                self._returned.notify_all()
                 return
         if worker.usable:
             worker.stop()

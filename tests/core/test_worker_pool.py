@@ -119,3 +119,42 @@ def test_statements_waiting_for_a_start_that_fails_get_its_error(engine, monkeyp
     eng._pools[("alice", project.id)].idle.clear()
     assert eng.execute("alice", project, "SELECT 1 AS x").table.num_rows == 1
     eng._checkin("alice", pool, held)
+
+
+def test_a_worker_handed_back_reaches_its_own_sessions_waiting_statement(engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Statements of two sessions wait at once (their starts held); a worker handed back to one
+    session must wake that session's statement, whoever began waiting first."""
+    eng, project = engine
+    burst(eng, project, 1)
+    eng.execute("bob", project, "SELECT 1 AS x")  # bob's session: one worker
+    bob_pool, bob_held = eng._checkout("bob", project)
+    alice_pool, alice_held = eng._checkout("alice", project)
+    release_starts = threading.Event()
+    real_new_worker = eng._new_worker
+
+    def held_start(spec):
+        release_starts.wait(60)
+        return real_new_worker(spec)
+
+    monkeypatch.setattr(eng, "_new_worker", held_start)
+    bob_statement = threading.Thread(target=eng.execute, args=("bob", project, "SELECT 1 AS x"))
+    bob_statement.start()
+    for _ in range(300):  # bob's statement waits first
+        if bob_pool.waiting:
+            break
+        time.sleep(0.01)
+    answer: dict = {}
+    alice_statement = threading.Thread(target=lambda: answer.update(result=eng.execute("alice", project, "SELECT 2 AS x")))
+    alice_statement.start()
+    for _ in range(300):
+        if alice_pool.waiting:
+            break
+        time.sleep(0.01)
+    eng._checkin("alice", alice_pool, alice_held)
+    alice_statement.join(30)
+    assert not alice_statement.is_alive(), "alice's statement missed the worker handed back to her session"
+    assert answer["result"].table.to_pylist() == [{"x": 2}]
+    release_starts.set()
+    eng._checkin("bob", bob_pool, bob_held)
+    bob_statement.join(60)
+    assert not bob_statement.is_alive()
