@@ -150,8 +150,9 @@ class Session:
                 "threads": spec.threads,
             }
         )
+        # Checked texts run here: the same database and settings, no profiler (see the module's docstring).
+        self._unprofiled = self._con.cursor()
         allowed_files: list[str] = []
-        remote_sources: list[tuple[str, object]] = []
         self._con.execute(f"CREATE SCHEMA {IDENTITY_SCHEMA}")
         for table in spec.tables:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema)}")
@@ -164,8 +165,8 @@ class Session:
 
                 source = f"__source_{table.schema}_{table.table}"
                 dataset = open_dataset(table.location, list(table.columns), s3)
-                self._con.register(source, dataset)  # registered objects belong to a connection:
-                remote_sources.append((source, dataset))  # the unprofiled one registers them too
+                for connection in (self._con, self._unprofiled):  # registered objects belong to a connection
+                    connection.register(source, dataset)
                 self._con.execute(f"CREATE VIEW {view} AS SELECT * FROM {_ident(source)}")
                 self._con.execute(f"CREATE VIEW {numbered} AS SELECT *, row_number() OVER () AS __dr_row FROM {_ident(source)}")
             else:
@@ -177,10 +178,6 @@ class Session:
                 self._con.execute(f"CREATE VIEW {numbered} AS SELECT {columns}, {identity} AS __dr_row FROM read_parquet({files})")
         self._con.execute(f"SET allowed_paths = {_literal_list(allowed_files)}")
         self._con.execute("SET enable_external_access = false")
-        # Checked texts run here: the same database and settings, no profiler (see the module's docstring).
-        self._unprofiled = self._con.cursor()
-        for source, dataset in remote_sources:
-            self._unprofiled.register(source, dataset)
         for connection in (self._con, self._unprofiled):  # a per-connection setting
             connection.execute("SET parquet_metadata_cache = true")
         # The guard reads the plan that executed from the profiler (planning once, not twice).

@@ -190,6 +190,15 @@ class _Pool:
     start_error: BaseException | None = None  # why the last such start failed
     waiting: int = 0  # statements waiting for an idle worker
 
+    def take_idle(self, dead: list[Worker]) -> Worker | None:
+        """An idle worker that is still alive (the caller holds the engine's lock); dead ones go to ``dead``."""
+        while self.idle:
+            worker = self.idle.pop()
+            if worker.process.poll() is None:
+                return worker
+            dead.append(worker)  # died while idle (e.g. the kernel's OOM killer)
+        return None
+
     def keeps_another_idle(self) -> bool:
         return len(self.idle) < min(max(IDLE_WORKERS_PER_SESSION, self.peak), MAX_IDLE_WORKERS_PER_SESSION)
 
@@ -254,12 +263,8 @@ class SupervisedEngine(Engine):
             pool = self._pools.get(key)
             if pool is not None and not pool.current(project):
                 dropped, pool = pool.idle, None
-            while pool is not None and pool.idle and worker is None:
-                candidate = pool.idle.pop()
-                if candidate.process.poll() is None:
-                    worker = candidate
-                else:
-                    dropped.append(candidate)  # died while idle
+            if pool is not None:
+                worker = pool.take_idle(dropped)
         for old in dropped:
             old.discard()
         if pool is None:
@@ -278,11 +283,12 @@ class SupervisedEngine(Engine):
             pool.waiting += 1
             try:
                 while True:
-                    while pool.idle:
-                        worker = pool.idle.pop()
-                        if worker.process.poll() is None:
-                            return worker
-                        worker.discard()  # died while idle (already reaped: nothing blocks)
+                    dead: list[Worker] = []
+                    worker = pool.take_idle(dead)
+                    for gone in dead:
+                        gone.discard()  # already reaped by poll(): nothing blocks under the lock
+                    if worker is not None:
+                        return worker
                     if waited and pool.start_error is not None:  # the start it waited for failed
                         raise pool.start_error
                     if not pool.starting:
@@ -304,11 +310,15 @@ class SupervisedEngine(Engine):
             return
         with self._returned:
             pool.starting = False
-            if pool.waiting or self._pools.get((user, pool.project.id)) is pool:
+            if pool.waiting or self._is_current(user, pool):
                 pool.idle.append(worker)
                 self._returned.notify_all()  # all: the condition is shared by every session's pool
                 return
         worker.stop()  # the pool was replaced or closed meanwhile and nobody waits
+
+    def _is_current(self, user: str, pool: _Pool) -> bool:
+        """``pool`` is still the session's (not replaced by a changed project or its age, not closed); lock held."""
+        return self._pools.get((user, pool.project.id)) is pool
 
     def _checkin(self, user: str, pool: _Pool, worker: Worker | None) -> None:
         """Back to the pool's idle workers, or stopped; ``None``: no worker could be started."""
@@ -316,8 +326,7 @@ class SupervisedEngine(Engine):
             pool.busy -= 1
             if worker is None:
                 return
-            current = self._pools.get((user, pool.project.id)) is pool
-            if worker.usable and current and pool.keeps_another_idle():
+            if worker.usable and self._is_current(user, pool) and pool.keeps_another_idle():
                 pool.idle.append(worker)
                 self._returned.notify_all()
                 return

@@ -37,6 +37,13 @@ def burst(eng: SupervisedEngine, project, size: int) -> set[int]:
     return {worker.process.pid for _, worker in held}
 
 
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    """Poll ``condition`` until it holds (the tests' threads and worker start-ups run on their own time)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def idle_pids(eng: SupervisedEngine, project) -> set[int]:
     return {w.process.pid for w in eng._pools[("alice", project.id)].idle}
 
@@ -97,10 +104,7 @@ def test_a_statement_takes_a_worker_handed_back_before_a_new_one_has_started(eng
     assert not statement.is_alive(), "the statement waited for the new worker"
     assert answer["result"].table.num_rows == 1
     release_start.set()
-    for _ in range(300):  # the new worker, once started, stays as an idle worker of the session
-        if len(idle_pids(eng, project)) == 2:
-            break
-        time.sleep(0.1)
+    wait_until(lambda: len(idle_pids(eng, project)) == 2)  # the new worker, once started, stays idle in the session
     assert len(idle_pids(eng, project)) == 2 and held.process.pid in idle_pids(eng, project)
 
 
@@ -139,17 +143,11 @@ def test_a_worker_handed_back_reaches_its_own_sessions_waiting_statement(engine,
     monkeypatch.setattr(eng, "_new_worker", held_start)
     bob_statement = threading.Thread(target=eng.execute, args=("bob", project, "SELECT 1 AS x"))
     bob_statement.start()
-    for _ in range(300):  # bob's statement waits first
-        if bob_pool.waiting:
-            break
-        time.sleep(0.01)
+    wait_until(lambda: bob_pool.waiting)  # bob's statement waits first
     answer: dict = {}
     alice_statement = threading.Thread(target=lambda: answer.update(result=eng.execute("alice", project, "SELECT 2 AS x")))
     alice_statement.start()
-    for _ in range(300):
-        if alice_pool.waiting:
-            break
-        time.sleep(0.01)
+    wait_until(lambda: alice_pool.waiting)
     eng._checkin("alice", alice_pool, alice_held)
     alice_statement.join(30)
     assert not alice_statement.is_alive(), "alice's statement missed the worker handed back to her session"
