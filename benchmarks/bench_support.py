@@ -53,17 +53,22 @@ class Interleaved:
         return first / second
 
 
-def interleaved_runs_ms(first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> Interleaved:
-    """Two functions run alternately (after one warm-up each), so that machine noise hits both alike."""
-    first(), second()
-    a: list[float] = []
-    b: list[float] = []
+def interleaved_turns_ms(fns: Sequence[Callable[[], Any]], repeat: int) -> list[list[float]]:
+    """Milliseconds of each function, run in turns (after one warm-up each), so that machine noise hits all alike."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, times in ((first, a), (second, b)):
+        for fn, runs in zip(fns, times):
             started = time.perf_counter()
             fn()
-            times.append((time.perf_counter() - started) * 1000)
-    return Interleaved(a, b)
+            runs.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def interleaved_runs_ms(first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> Interleaved:
+    """Two functions run alternately (:func:`interleaved_turns_ms`)."""
+    return Interleaved(*interleaved_turns_ms([first, second], repeat))
 
 
 def interleaved_medians_ms(first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> tuple[float, float]:
