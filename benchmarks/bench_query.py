@@ -22,10 +22,7 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -55,20 +52,6 @@ QUERIES = {
     "filtered count": "SELECT count(*) FROM {findings} WHERE cvss >= 9.0 AND remediation_days > 30",
     "join reference": "SELECT year(c.published_at) AS y, avg(f.remediation_days) AS days FROM {findings} f JOIN {cve} c USING (cve_id) GROUP BY 1",
 }
-
-
-
-
-def medians_after_ms(before: Callable[[], Any], first: Callable[[], Any], second: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """Median milliseconds of ``first`` and ``second``, run in turns, each timed right after an untimed ``before``."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for fn, runs in zip((first, second), times):
-            before()
-            started = time.perf_counter()
-            fn()
-            runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
@@ -102,7 +85,9 @@ def main() -> None:
     def session_floor(sql: str) -> None:
         writer = ResultWriter()
         floor_session.execute_into(sql, writer, max_rows=settings.max_rows, timeout_s=600)
-        writer.finish()  # results here are a few rows: a message, no memfd
+        result = writer.finish()
+        if result.fd is not None:  # a large result's memfd (these scans return a few rows, in memory)
+            os.close(result.fd)
         floor_session.prepare_reruns()  # as the worker does once it has answered
 
     print(f"\nscan-aggregate queries over acme.findings ({args.rows:,} rows), median of {args.repeat}, threads={settings.threads}")
@@ -125,7 +110,7 @@ def main() -> None:
         )
         runs = Interleaved(governed_ms, raw_ms)
         g, r = runs.medians
-        f = Interleaved(floor_ms, raw_ms).medians[0]
+        f = statistics.median(floor_ms)
         ratios[name], floor_ratios[name], over_floor[name] = runs.ratio, f / r, g / f
         low, high = intervals[name] = ratio_interval([runs])
         print(f"{name:<22} {r:>9.1f} {g:>12.1f} {g / r:>6.2f}x {f'{low:.2f}-{high:.2f}':>14}   {f:>9.1f} {f / r:>9.3f}x {g / f:>14.3f}x")
@@ -144,8 +129,13 @@ def main() -> None:
     # The same trivial query, each run right after a raw scan (the filtered count) that had both
     # cores busy: what the fixed cost becomes at the moment a scan's governed path pays it.
     scan_sql = QUERIES["filtered count"].format(**raw_names)
-    governed_after_scan, raw_after_scan = medians_after_ms(
-        lambda: raw.sql(scan_sql).to_arrow_table(), lambda: svc.run("alice", "remediation-acme", trivial), lambda: raw.sql(trivial).to_arrow_table(), n // 3
+    governed_after_scan, raw_after_scan = map(
+        statistics.median,
+        interleaved_turns_ms(
+            [lambda: svc.run("alice", "remediation-acme", trivial), lambda: raw.sql(trivial).to_arrow_table()],
+            n // 3,
+            before=lambda: raw.sql(scan_sql).to_arrow_table(),
+        ),
     )
     catalog = svc.catalog
     analysis = median_ms(lambda: analyse("SELECT severity, count(*) FROM acme.findings WHERE cvss > 5 GROUP BY 1", catalog), n)

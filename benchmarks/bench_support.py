@@ -53,13 +53,16 @@ class Interleaved:
         return first / second
 
 
-def interleaved_turns_ms(fns: Sequence[Callable[[], Any]], repeat: int) -> list[list[float]]:
-    """Milliseconds of each function, run in turns (after one warm-up each), so that machine noise hits all alike."""
+def interleaved_turns_ms(fns: Sequence[Callable[[], Any]], repeat: int, before: Callable[[], Any] | None = None) -> list[list[float]]:
+    """Milliseconds of each function, run in turns (after one warm-up each), so that machine noise
+    hits all alike; ``before``, if given, runs untimed right before each timed run."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
         for fn, runs in zip(fns, times):
+            if before is not None:
+                before()
             started = time.perf_counter()
             fn()
             runs.append((time.perf_counter() - started) * 1000)
