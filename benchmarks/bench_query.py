@@ -10,7 +10,8 @@ their ratio (governed and raw runs interleaved, so that machine noise hits both 
 same turns, the session floor: the DuckDB session a worker holds, queried in this process without
 governance (what the room's views over its copies and restricted file access cost by themselves;
 governed/floor is what the governance and the worker add). Then the
-fixed overhead of a trivial query and the cost of each pipeline step alone. Demo data is generated once under
+fixed overhead of a trivial query (back to back, with a new text each time, and each run right after a
+raw scan) and the cost of each pipeline step alone. Demo data is generated once under
 ``benchmarks/.data`` (10M findings per tenant by default: about a minute).
 """
 
